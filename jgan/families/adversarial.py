@@ -1,0 +1,125 @@
+"""The unconditional adversarial game: G maps noise to data, D tells real from fake.
+
+One family covers the minimax, non-saturating, Wasserstein, hinge and least-squares
+games, with optional gradient penalties (WGAN-GP, R1, R2): it is a pair of loss
+functions for the shared step machinery in `jgan.steps`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import optax
+
+from jgan import losses, penalties
+from jgan.game import Game, Metrics, Networks
+
+GENERATOR = "generator"
+DISCRIMINATOR = "discriminator"
+
+
+def sample_latent(rng: jax.Array, batch_size: int, latent_dim: int) -> jax.Array:
+    """z ~ N(0, I): `[batch_size, latent_dim]` float32."""
+    return jax.random.normal(rng, (batch_size, latent_dim), jnp.float32)
+
+
+def discriminator_metrics(real_logits: jax.Array, fake_logits: jax.Array, *,
+                          loss_type: str) -> Metrics:
+    """D(x), D(G(z)) and the discriminator's accuracy on each, as scalars.
+
+    For the probabilistic games D = sigmoid(logit) and a prediction is "real" when
+    logit > 0; for least squares the raw output is compared with 0.5 (targets 0 and 1);
+    for the Wasserstein and hinge games the raw output is reported, thresholded at 0.
+    """
+    real = real_logits.reshape(-1).astype(jnp.float32)
+    fake = fake_logits.reshape(-1).astype(jnp.float32)
+    if loss_type in losses.PROBABILISTIC_LOSS_TYPES:
+        d_real, d_fake, threshold = jax.nn.sigmoid(real), jax.nn.sigmoid(fake), 0.0
+    else:
+        d_real, d_fake = real, fake
+        threshold = 0.5 if loss_type == "least_squares" else 0.0
+    return {
+        "d_real": jnp.mean(d_real),
+        "d_fake": jnp.mean(d_fake),
+        "d_acc_real": jnp.mean((real > threshold).astype(jnp.float32)),
+        "d_acc_fake": jnp.mean((fake <= threshold).astype(jnp.float32)),
+    }
+
+
+def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
+                     loss_type: str, generator_optimizer: optax.GradientTransformation,
+                     discriminator_optimizer: optax.GradientTransformation,
+                     gradient_penalty_weight: float = 0.0,
+                     gradient_penalty_one_sided: bool = False,
+                     gradient_penalty_target: float = 1.0,
+                     r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+                     ema_decay: float | None = None, data_key: str = "image") -> Game:
+    """A `Game` for an unconditional GAN.
+
+    Discriminator loss: `losses.discriminator_loss(loss_type)` on D(x) and D(G(z)),
+      + gradient_penalty_weight * GP (on interpolates)
+      + r1_gamma / 2 * R1 (on real data) + r2_gamma / 2 * R2 (on fakes).
+    Generator loss: `losses.generator_loss(loss_type)` on D(G(z)).
+
+    Args:
+      generator: module `z [B, latent_dim] -> x [B, ...]`, networks named "generator".
+      discriminator: module `x [B, ...] -> logits [B]`, named "discriminator".
+      latent_dim: size of z ~ N(0, I).
+      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      generator_optimizer, discriminator_optimizer: optax transformations.
+      gradient_penalty_weight: lambda of WGAN-GP (10 in the paper); 0 disables.
+      gradient_penalty_one_sided, gradient_penalty_target: see `penalties.gradient_penalty`.
+      r1_gamma, r2_gamma: weights of the R1 / R2 penalties; 0 disables.
+      ema_decay: decay of the generator's EMA weights, or None.
+      data_key: key of the real data in a batch.
+    Returns:
+      The game, ready for `jgan.steps.make_step`.
+    """
+    losses.check_loss_type(loss_type)
+
+    def real_data(batch):
+        if data_key not in batch:
+            raise KeyError(f"The batch has no {data_key!r}; it has {sorted(batch)}.")
+        return batch[data_key]
+
+    def discriminator_loss(nets: Networks, batch, rng):
+        real = real_data(batch)
+        z_rng, gp_rng = jax.random.split(rng)
+        fake = jax.lax.stop_gradient(nets(GENERATOR, sample_latent(z_rng, real.shape[0], latent_dim)))
+        real_logits = nets(DISCRIMINATOR, real)
+        fake_logits = nets(DISCRIMINATOR, fake)
+        loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
+                                         loss_type=loss_type)
+        metrics = discriminator_metrics(real_logits, fake_logits, loss_type=loss_type)
+        critic = lambda x: nets(DISCRIMINATOR, x, update_collections=False)
+        if gradient_penalty_weight:
+            gp = penalties.gradient_penalty(critic, real=real, fake=fake, rng=gp_rng,
+                                            target=gradient_penalty_target,
+                                            one_sided=gradient_penalty_one_sided)
+            loss += gradient_penalty_weight * gp
+            metrics["gradient_penalty"] = gp
+        if r1_gamma:
+            r1 = penalties.r1_penalty(critic, real=real)
+            loss += 0.5 * r1_gamma * r1
+            metrics["r1_penalty"] = r1
+        if r2_gamma:
+            r2 = penalties.r2_penalty(critic, fake=fake)
+            loss += 0.5 * r2_gamma * r2
+            metrics["r2_penalty"] = r2
+        return loss, metrics
+
+    def generator_loss(nets: Networks, batch, rng):
+        batch_size = real_data(batch).shape[0]
+        fake_logits = nets(DISCRIMINATOR, nets(GENERATOR, sample_latent(rng, batch_size, latent_dim)))
+        return losses.generator_loss(fake_logits=fake_logits, loss_type=loss_type), {}
+
+    def example_inputs(batch):
+        return {GENERATOR: (jnp.zeros((1, latent_dim), jnp.float32),),
+                DISCRIMINATOR: (jnp.zeros((1,) + real_data(batch).shape[1:], jnp.float32),)}
+
+    return Game(generator_team={GENERATOR: generator},
+                discriminator_team={DISCRIMINATOR: discriminator},
+                generator_loss=generator_loss, discriminator_loss=discriminator_loss,
+                generator_optimizer=generator_optimizer,
+                discriminator_optimizer=discriminator_optimizer,
+                example_inputs=example_inputs, ema_decay=ema_decay)

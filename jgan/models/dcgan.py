@@ -1,0 +1,106 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for 28, 32 and 64 px.
+
+Generator: z -> dense projection to a `base x base` map (7 for 28 px, 4 otherwise),
+then 2x upsampling blocks (`UpsampleConv`, batch norm, ReLU), halving the width each
+time, to `resolution x resolution x channels` with tanh. Discriminator: 4x4 stride-2
+convolutions with LeakyReLU(0.2), doubling the width each time, optional batch /
+layer norm (never on the first layer, as in DCGAN) and optional spectral norm, then a
+dense layer to one logit per image.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jgan.models.layers import UpsampleConv, dense_or_conv_sn
+
+SUPPORTED_RESOLUTIONS = (28, 32, 64)
+# DCGAN's initialization: N(0, 0.02) weights.
+dcgan_init = nn.initializers.normal(0.02)
+
+
+def _num_upsamplings(resolution: int) -> tuple[int, int]:
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(f"DCGAN supports resolutions {SUPPORTED_RESOLUTIONS}, got {resolution}.")
+    base = 7 if resolution == 28 else 4
+    n = {28: 2, 32: 3, 64: 4}[resolution]
+    return base, n
+
+
+class DCGANGenerator(nn.Module):
+    """z `[B, latent_dim]` -> images `[B, resolution, resolution, channels]` in [-1, 1].
+
+    Attributes:
+      resolution: 28, 32 or 64.
+      channels: output channels (1 for MNIST, 3 for RGB).
+      width: channels of the last hidden map; the first has width * 2^(n-1).
+      bn_axis_name: axis to average batch statistics over inside `shard_map`/`pmap`
+        (not needed under `jit` with sharded arrays).
+    """
+    resolution: int = 28
+    channels: int = 1
+    width: int = 64
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
+        base, n = _num_upsamplings(self.resolution)
+        bn = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                       epsilon=1e-5, axis_name=self.bn_axis_name, name=name)
+        features = self.width * 2 ** (n - 1)
+        x = nn.Dense(base * base * features, kernel_init=dcgan_init, use_bias=False,
+                     name="project")(z)
+        x = nn.relu(bn("project_bn")(x.reshape(z.shape[0], base, base, features)))
+        for i in range(n - 1):
+            features //= 2
+            x = UpsampleConv(features, use_bias=False, kernel_init=dcgan_init,
+                             name=f"up{i}")(x)
+            x = nn.relu(bn(f"up{i}_bn")(x))
+        x = UpsampleConv(self.channels, kernel_init=dcgan_init, name=f"up{n - 1}")(x)
+        return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images `[B, H, W, C]` -> one logit per image `[B]`.
+
+    Attributes:
+      resolution: 28, 32 or 64 (sets the number of stride-2 convolutions).
+      width: channels of the first convolution.
+      normalization: "batch" (DCGAN), "layer" (WGAN-GP's advice for critics with a
+        gradient penalty) or "none".
+      spectral_norm: wrap every convolution and the output layer in `nn.SpectralNorm`
+        (Miyato et al. 2018).
+      bn_axis_name: as for the generator.
+    """
+    resolution: int = 28
+    width: int = 64
+    normalization: str = "batch"
+    spectral_norm: bool = False
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        if self.normalization not in ("batch", "layer", "none"):
+            raise ValueError(f"normalization must be 'batch', 'layer' or 'none', got "
+                             f"{self.normalization!r}.")
+        if x.shape[1] != self.resolution or x.shape[2] != self.resolution:
+            raise ValueError(f"DCGANDiscriminator(resolution={self.resolution}) got images "
+                             f"of shape {x.shape}.")
+        _, n = _num_upsamplings(self.resolution)
+        features = self.width
+        for i in range(n):
+            conv = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                           kernel_init=dcgan_init, name=f"conv{i}")
+            x = dense_or_conv_sn(conv, self.spectral_norm)(x, train)
+            if i > 0 and self.normalization == "batch":
+                x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                 axis_name=self.bn_axis_name, name=f"conv{i}_bn")(x)
+            elif i > 0 and self.normalization == "layer":
+                x = nn.LayerNorm(name=f"conv{i}_ln")(x)
+            x = nn.leaky_relu(x, 0.2)
+            features *= 2
+        x = x.reshape(x.shape[0], -1)
+        out = dense_or_conv_sn(nn.Dense(1, kernel_init=dcgan_init, name="logit"),
+                               self.spectral_norm)(x, train)
+        return out[:, 0]

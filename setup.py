@@ -1,0 +1,32 @@
+"""jgan: a JAX research codebase for adversarial generative models."""
+from setuptools import find_packages, setup
+
+setup(
+    name="jgan",
+    version="0.1.0",
+    description="Adversarial generative models in JAX: losses, penalties, shared "
+    "game steps, models, data pipelines and experiments.",
+    packages=find_packages(include=["jgan", "jgan.*", "experiments", "experiments.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.7",
+        "flax>=0.10",
+        "optax>=0.2.4",
+        "orbax-checkpoint>=0.11",
+        "chex>=0.1.88",
+        "ml-collections>=1.0",
+        "absl-py",
+        "numpy",
+        # Input pipelines: TFDS's array_record data sources, read without TensorFlow.
+        "tensorflow-datasets>=4.9.7",
+        "array-record",
+        "importlib_resources",  # imported by tensorflow-datasets' data_source, undeclared there.
+        "grain>=0.2.10",
+        "pillow",
+        # Logging: TensorBoard event files without TensorFlow, plots, progress bar.
+        "tensorboardX",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest", "pytest-xdist"]},
+)
