@@ -46,6 +46,14 @@ def _team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array,
         nets = game.bind(state.replace(**{team: team_state.replace(params=team_params)}),
                          train=True, rng=rng)
         loss, metrics = loss_fn(nets, batch, rng)
+        if axis_name is not None:
+            # Differentiate the mean over devices. Under shard_map's replication checking
+            # (check_vma=True, the default) the gradient of a per-device loss with respect
+            # to replicated params comes back already *summed* over devices, which the
+            # pmean of the gradients below would leave n_devices times too large; the
+            # gradient of the averaged loss is the mean gradient with or without checking
+            # (and under pmap).
+            loss = jax.lax.pmean(loss, axis_name)
         return loss, (metrics, nets.updated_collections(team_state.params.keys()))
 
     (loss, (metrics, collections)), grads = jax.value_and_grad(objective, has_aux=True)(
@@ -63,7 +71,7 @@ def _apply(optimizer: optax.GradientTransformation, team_state: TeamState, grads
 
 
 def _prefixed(prefix: str, loss: jax.Array, grads, metrics: Metrics) -> Metrics:
-    out = {f"{prefix}_loss": loss, f"{prefix}_grad_norm": optax.global_norm(grads)}
+    out = {f"{prefix}_loss": loss, f"{prefix}_grad_norm": optax.tree.norm(grads)}
     out.update(metrics)
     return out
 

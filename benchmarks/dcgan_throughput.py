@@ -1,0 +1,311 @@
+"""DCGAN training-step throughput: jgan (JAX/XLA) against PyTorch eager, same run.
+
+Both sides train the identical DCGAN (Radford et al. 2016) on MNIST-shaped batches:
+
+  G: z[100] -> Linear(no bias) -> BN -> ReLU -> [B, 2w, 7, 7]
+     -> ConvTranspose(4, 2, 1, no bias) -> BN -> ReLU -> [B, w, 14, 14]
+     -> ConvTranspose(4, 2, 1) -> tanh -> [B, 1, 28, 28]
+  D: Conv(4, 2, 1) -> LeakyReLU(0.2) -> Conv(4, 2, 1) -> BN -> LeakyReLU(0.2)
+     -> Linear -> one logit
+
+(one more block each at 32 / 64 px), batch-norm momentum 0.1 / eps 1e-5 (flax's
+momentum 0.9), non-saturating loss with BCE-with-logits (softplus), Adam(2e-4,
+b1=0.5, b2=0.999) on both sides, one alternating step: a D update on a real batch
+and G(z).detach(), then a G update with a fresh z against the updated D.
+
+jgan runs `jax.jit(make_step(game), donate_argnums=0)`; its compile time (the first
+call) is reported separately. PyTorch runs at its eager defaults (NCHW, fp32,
+`torch.set_num_threads(--threads)`). Steady-state images/second is measured in
+`--rounds` alternating rounds and the medians are compared. XLA's CPU runtime uses
+every core of the machine (no thread-count flag); on a machine with more cores than
+`--threads` the comparison favours jgan, so the script warns in that case.
+
+Input is synthetic (uniform in [-1, 1]): a step's cost does not depend on pixel values.
+
+  PYTHONPATH=. python benchmarks/dcgan_throughput.py --steps 60 --rounds 3
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--width", type=int, default=64, help="DCGAN width (channels of G's "
+                   "last hidden map and D's first conv).")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--resolution", type=int, default=28, choices=(28, 32, 64))
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--latent", type=int, default=100)
+    p.add_argument("--steps", type=int, default=50, help="timed steps per round and side.")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing "
+                   "(after jgan's compile).")
+    p.add_argument("--rounds", type=int, default=3, help="alternating measurement rounds.")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads.")
+    p.add_argument("--xla-flags", default="",
+                   help="extra XLA_FLAGS for jgan (set before JAX is imported).")
+    p.add_argument("--skip-torch", action="store_true")
+    p.add_argument("--skip-jgan", action="store_true")
+    p.add_argument("--torch-lean", action="store_true",
+                   help="also time a leaner PyTorch step: G forward under no_grad in the D "
+                   "update and D's parameters frozen during the G update (no wasted "
+                   "weight gradients), which is what jgan's per-team gradients compute.")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.xla_flags:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ARGS.xla_flags).strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from jgan.families import adversarial_game  # noqa: E402
+from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from jgan.steps import make_step  # noqa: E402
+
+LR, BETA1, BETA2 = 2e-4, 0.5, 0.999
+BN_EPS = 1e-5
+BN_MOMENTUM_FLAX = 0.9          # running = 0.9 running + 0.1 batch
+BN_MOMENTUM_TORCH = 1.0 - BN_MOMENTUM_FLAX
+
+
+# --------------------------------------------------------------------------- jgan
+
+def build_jgan(args):
+    gen = DCGANGenerator(resolution=args.resolution, channels=args.channels, width=args.width)
+    disc = DCGANDiscriminator(resolution=args.resolution, width=args.width,
+                              normalization="batch")
+    game = adversarial_game(
+        generator=gen, discriminator=disc, latent_dim=args.latent, loss_type="non_saturating",
+        generator_optimizer=optax.adam(LR, b1=BETA1, b2=BETA2),
+        discriminator_optimizer=optax.adam(LR, b1=BETA1, b2=BETA2))
+    rng = np.random.default_rng(args.seed)
+    images = rng.uniform(-1, 1, (args.batch, args.resolution, args.resolution,
+                                 args.channels)).astype(np.float32)
+    batch = {"image": jnp.asarray(images)}
+    state = game.init(jax.random.key(args.seed), batch)
+    step = jax.jit(make_step(game), donate_argnums=0)
+    return game, state, step, batch
+
+
+def count(tree) -> int:
+    return int(sum(np.size(x) for x in jax.tree.leaves(tree)))
+
+
+class JganRunner:
+    def __init__(self, args):
+        self.game, self.state, self.step, self.batch = build_jgan(args)
+        self.g_params = count(self.state.generator.params)
+        self.d_params = count(self.state.discriminator.params)
+        t0 = time.perf_counter()
+        lowered = self.step.lower(self.state, self.batch)
+        t1 = time.perf_counter()
+        self.compiled = lowered.compile()
+        t2 = time.perf_counter()
+        self.trace_s, self.compile_s = t1 - t0, t2 - t1
+        # The first call through the jitted function: trace + compile again (jit keeps
+        # its own cache) + one step. This is what a user sees as "compile time".
+        t0 = time.perf_counter()
+        self.state, metrics = self.step(self.state, self.batch)
+        jax.block_until_ready((self.state, metrics))
+        self.first_call_s = time.perf_counter() - t0
+        self.metrics = metrics
+
+    def run(self, n: int) -> float:
+        """Seconds for n steps (the last result awaited)."""
+        t0 = time.perf_counter()
+        state = self.state
+        for _ in range(n):
+            state, metrics = self.step(state, self.batch)
+        jax.block_until_ready((state, metrics))
+        dt = time.perf_counter() - t0
+        self.state, self.metrics = state, metrics
+        return dt
+
+
+# --------------------------------------------------------------------------- torch
+
+def build_torch(args):
+    import torch
+    from torch import nn
+
+    _, n_up = {28: (7, 2), 32: (4, 3), 64: (4, 4)}[args.resolution]
+    base = 7 if args.resolution == 28 else 4
+
+    class Generator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = args.width * 2 ** (n_up - 1)
+            self.project = nn.Linear(args.latent, base * base * self.features, bias=False)
+            self.project_bn = nn.BatchNorm2d(self.features, eps=BN_EPS,
+                                             momentum=BN_MOMENTUM_TORCH)
+            layers, f = [], self.features
+            for _ in range(n_up - 1):
+                layers += [nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False),
+                           nn.BatchNorm2d(f // 2, eps=BN_EPS, momentum=BN_MOMENTUM_TORCH),
+                           nn.ReLU()]
+                f //= 2
+            layers += [nn.ConvTranspose2d(f, args.channels, 4, 2, 1), nn.Tanh()]
+            self.body = nn.Sequential(*layers)
+
+        def forward(self, z):
+            x = self.project(z).view(z.shape[0], self.features, base, base)
+            return self.body(torch.relu(self.project_bn(x)))
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, c, f = [], args.channels, args.width
+            for i in range(n_up):
+                layers.append(nn.Conv2d(c, f, 4, 2, 1))   # flax nn.Conv: bias on
+                if i > 0:
+                    layers.append(nn.BatchNorm2d(f, eps=BN_EPS, momentum=BN_MOMENTUM_TORCH))
+                layers.append(nn.LeakyReLU(0.2))
+                c, f = f, f * 2
+            self.body = nn.Sequential(*layers)
+            side = args.resolution // 2 ** n_up
+            self.logit = nn.Linear(c * side * side, 1)
+
+        def forward(self, x):
+            return self.logit(self.body(x).flatten(1))[:, 0]
+
+    torch.manual_seed(args.seed)
+    g, d = Generator(), Discriminator()
+    for m in list(g.modules()) + list(d.modules()):   # DCGAN init, as jgan's
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return g, d
+
+
+class TorchRunner:
+    def __init__(self, args, lean: bool = False):
+        import torch
+        import torch.nn.functional as F
+        self.torch, self.F, self.lean = torch, F, lean
+        torch.set_num_threads(args.threads)
+        self.args = args
+        self.g, self.d = build_torch(args)
+        self.g.train(), self.d.train()
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=LR, betas=(BETA1, BETA2))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=LR, betas=(BETA1, BETA2))
+        rng = np.random.default_rng(args.seed)
+        self.images = torch.from_numpy(rng.uniform(
+            -1, 1, (args.batch, args.channels, args.resolution, args.resolution)
+        ).astype(np.float32))
+        self.g_params = sum(p.numel() for p in self.g.parameters())
+        self.d_params = sum(p.numel() for p in self.d.parameters())
+
+    def step(self):
+        torch, F, args = self.torch, self.F, self.args
+        real = self.images
+        b = real.shape[0]
+        # Discriminator update on real and G(z).detach().
+        z = torch.randn(b, args.latent)
+        if self.lean:
+            with torch.no_grad():
+                fake = self.g(z)
+        else:
+            fake = self.g(z).detach()
+        self.opt_d.zero_grad(set_to_none=True)
+        real_logits, fake_logits = self.d(real), self.d(fake)
+        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss.backward()
+        self.opt_d.step()
+        # Generator update, fresh z, against the updated D (non-saturating loss).
+        z = torch.randn(b, args.latent)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.lean:
+            self.d.requires_grad_(False)
+        logits = self.d(self.g(z))
+        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        g_loss.backward()
+        if self.lean:
+            self.d.requires_grad_(True)
+        self.opt_g.step()
+        return d_loss, g_loss
+
+    def run(self, n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            d_loss, g_loss = self.step()
+        float(d_loss), float(g_loss)
+        return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- main
+
+def main(args):
+    print(f"DCGAN throughput: {args.resolution}x{args.resolution}x{args.channels}, "
+          f"width {args.width}, batch {args.batch}, latent {args.latent}, fp32, "
+          f"Adam({LR}, b1={BETA1}), non-saturating, alternating step (d_steps=1)")
+    ncpu = os.cpu_count()
+    print(f"jax {jax.__version__} ({jax.default_backend()}, {ncpu} CPUs visible, XLA uses all); "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    if not args.skip_jgan and ncpu and ncpu > args.threads:
+        print(f"WARNING: XLA will use {ncpu} cores but torch only --threads={args.threads}; "
+              f"pin the process (taskset -c 0-{args.threads - 1}) for a fair comparison.")
+
+    runners = {}
+    if not args.skip_jgan:
+        jr = JganRunner(args)
+        runners["jgan"] = jr
+        print(f"jgan   params: G {jr.g_params:,}  D {jr.d_params:,}")
+        print(f"jgan   compile: trace+lower {jr.trace_s:.2f} s, XLA compile {jr.compile_s:.2f} s, "
+              f"first jitted call (trace+compile+1 step) {jr.first_call_s:.2f} s")
+    if not args.skip_torch:
+        import torch
+        print(f"torch {torch.__version__}, {args.threads} threads "
+              f"(mkldnn: {torch.backends.mkldnn.is_available()})")
+        tr = TorchRunner(args)
+        runners["torch"] = tr
+        print(f"torch  params: G {tr.g_params:,}  D {tr.d_params:,}")
+        if args.torch_lean:
+            runners["torch-lean"] = TorchRunner(args, lean=True)
+    if "jgan" in runners and "torch" in runners:
+        same = (runners["jgan"].g_params, runners["jgan"].d_params) == (
+            runners["torch"].g_params, runners["torch"].d_params)
+        print(f"parameter counts match: {same}")
+        if not same:
+            sys.exit("parameter counts differ: not the same architecture")
+
+    for name, r in runners.items():   # warm-up (jgan is already compiled)
+        r.run(args.warmup)
+    rates = {name: [] for name in runners}
+    for rnd in range(args.rounds):
+        order = list(runners) if rnd % 2 == 0 else list(reversed(runners))
+        for name in order:
+            dt = runners[name].run(args.steps)
+            rates[name].append(args.steps * args.batch / dt)
+        print(f"round {rnd + 1}: " + ", ".join(f"{n} {rates[n][-1]:.0f} img/s" for n in runners))
+
+    print()
+    print(f"{'':12s} {'median img/s':>13s} {'ms/step':>9s}  rounds")
+    med = {}
+    for name, rs in rates.items():
+        med[name] = statistics.median(rs)
+        print(f"{name:12s} {med[name]:13.0f} {1e3 * args.batch / med[name]:9.1f}  "
+              + " ".join(f"{r:.0f}" for r in rs))
+    if "jgan" in med:
+        jr = runners["jgan"]
+        print(f"jgan compile time: {jr.first_call_s:.2f} s (first call; XLA compile alone "
+              f"{jr.compile_s:.2f} s)")
+        for other in ("torch", "torch-lean"):
+            if other in med:
+                print(f"ratio jgan / {other}: {med['jgan'] / med[other]:.2f}x")
+    return med
+
+
+if __name__ == "__main__":
+    main(ARGS)

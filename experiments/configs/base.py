@@ -1,0 +1,61 @@
+"""Defaults shared by every experiment config; each config file overrides what differs.
+
+Every key a run reads is declared here, so `--config.x.y=v` overrides of unknown keys
+or of the wrong type fail while flags are parsed, before anything compiles.
+"""
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.num_steps = 1000
+    c.batch_size = 64            # per discriminator update, global over devices
+    c.steps_per_call = 1         # steps fused in one jitted call (on-device data only)
+    c.log_every = 100
+    c.sample_every = 1000
+    c.checkpoint_every = 1000
+    c.num_sample_images = 64
+    c.progress_bar = True
+
+    c.data = ml_collections.ConfigDict()
+    c.data.kind = "tfds"         # mixture | tfds | image_folder
+    c.data.name = "mnist"        # mixture: ring | grid; tfds: dataset name
+    c.data.split = "train"
+    c.data.data_dir = ""         # TFDS data dir ("" = TFDS_DATA_DIR or TFDS's default)
+    c.data.root = ""             # image_folder: the folder
+    c.data.skip_corrupt = False  # image_folder: skip and count unreadable files
+    c.data.class_subfolders = False
+    c.data.resolution = 28
+    c.data.channels = 1
+    c.data.worker_count = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.kind = "dcgan"       # mlp | dcgan
+    c.model.latent_dim = 100
+    c.model.width = 64
+    c.model.hidden = (128, 128, 128)
+    c.model.normalization = "batch"
+    c.model.spectral_norm = False
+
+    c.game = ml_collections.ConfigDict()
+    c.game.loss_type = "non_saturating"
+    c.game.update_rule = "alternating"
+    c.game.d_steps = 1
+    c.game.gradient_penalty_weight = 0.0
+    c.game.gradient_penalty_one_sided = False
+    c.game.r1_gamma = 0.0
+    c.game.r2_gamma = 0.0
+    c.game.ema_decay = ml_collections.config_dict.placeholder(float)
+
+    c.optimizer = ml_collections.ConfigDict()
+    for team in ("generator", "discriminator"):
+        o = ml_collections.ConfigDict()
+        o.name = "adam"
+        o.learning_rate = 2e-4
+        o.schedule = "constant"  # constant | linear_decay (to 0 over the last half)
+        o.b1 = 0.5
+        o.b2 = 0.999
+        o.clip_weights = 0.0
+        c.optimizer[team] = o
+    return c

@@ -1,0 +1,7 @@
+"""Networks: MLPs for 2-D data and DCGAN for 28/32/64-px images."""
+from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jgan.models.layers import UpsampleConv, depth_to_space, transposed_conv_to_subpixel_kernel
+from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
+           "UpsampleConv", "depth_to_space", "transposed_conv_to_subpixel_kernel"]

@@ -1,0 +1,1 @@
+"""Training loop, input, checkpoints and logging for the experiment runner."""

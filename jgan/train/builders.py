@@ -1,0 +1,112 @@
+"""From a config to the static pieces of a run: networks, optimizers, the game.
+
+Everything here is validated before anything is compiled, and errors name the config
+key at fault.
+"""
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+from jgan import constraints, losses
+from jgan.families import adversarial_game
+from jgan.game import Game
+from jgan.models.dcgan import SUPPORTED_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
+from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jgan.steps import UPDATE_RULES
+
+MODEL_KINDS = ("mlp", "dcgan")
+DATA_KINDS = ("mixture", "tfds", "image_folder")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "linear_decay")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def _require(cond: bool, key: str, message: str):
+    if not cond:
+        raise ConfigError(f"config.{key}: {message}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks the values of a run's config (its keys and types are checked by
+    ml_collections when overrides are parsed). Raises ConfigError naming the key."""
+    _require(config.data.kind in DATA_KINDS, "data.kind",
+             f"{config.data.kind!r} is not one of {DATA_KINDS}.")
+    _require(config.model.kind in MODEL_KINDS, "model.kind",
+             f"{config.model.kind!r} is not one of {MODEL_KINDS}.")
+    _require(config.game.loss_type in losses.LOSS_TYPES, "game.loss_type",
+             f"{config.game.loss_type!r} is not one of {losses.LOSS_TYPES}.")
+    _require(config.game.update_rule in UPDATE_RULES, "game.update_rule",
+             f"{config.game.update_rule!r} is not one of {UPDATE_RULES}.")
+    _require(config.game.d_steps >= 1, "game.d_steps", "must be >= 1.")
+    _require(config.game.update_rule == "alternating" or config.game.d_steps == 1,
+             "game.d_steps", "simultaneous updates take exactly one discriminator step.")
+    _require(config.batch_size >= 1, "batch_size", "must be >= 1.")
+    _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
+    if config.model.kind == "dcgan":
+        _require(config.data.resolution in SUPPORTED_RESOLUTIONS, "data.resolution",
+                 f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
+        _require(config.model.normalization in ("batch", "layer", "none"),
+                 "model.normalization", f"{config.model.normalization!r} is not batch, layer or none.")
+    for team in ("generator", "discriminator"):
+        opt = config.optimizer[team]
+        _require(opt.name in OPTIMIZERS, f"optimizer.{team}.name",
+                 f"{opt.name!r} is not one of {OPTIMIZERS}.")
+        _require(opt.learning_rate > 0, f"optimizer.{team}.learning_rate", "must be > 0.")
+        _require(opt.schedule in SCHEDULES, f"optimizer.{team}.schedule",
+                 f"{opt.schedule!r} is not one of {SCHEDULES}.")
+        _require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
+    if config.game.ema_decay is not None:
+        _require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
+
+
+def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+    """optax optimizer from `{name, learning_rate, schedule, b1, b2, clip_weights}`.
+
+    `schedule`: "constant", or "linear_decay" from `learning_rate` to 0 over the last
+    half of `num_steps` (a team's optimizer counts its own updates).
+    """
+    lr = opt.learning_rate
+    if opt.schedule == "linear_decay":
+        half = max(num_steps // 2, 1)
+        lr = optax.join_schedules([optax.constant_schedule(opt.learning_rate),
+                                   optax.linear_schedule(opt.learning_rate, 0.0, half)], [half])
+    if opt.name == "adam":
+        tx = optax.adam(lr, b1=opt.b1, b2=opt.b2)
+    elif opt.name == "rmsprop":
+        tx = optax.rmsprop(lr)
+    else:
+        tx = optax.sgd(lr)
+    if opt.clip_weights:
+        tx = optax.chain(tx, constraints.clip_weights(opt.clip_weights))
+    return tx
+
+
+def build_networks(config: ml_collections.ConfigDict):
+    """(generator, discriminator) flax modules for `config.model`."""
+    m = config.model
+    if m.kind == "mlp":
+        return (MLPGenerator(hidden=tuple(m.hidden), output_dim=2),
+                MLPDiscriminator(hidden=tuple(m.hidden), spectral_norm=m.spectral_norm))
+    res = config.data.resolution
+    return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width),
+            DCGANDiscriminator(resolution=res, width=m.width, normalization=m.normalization,
+                               spectral_norm=m.spectral_norm))
+
+
+def build_game(config: ml_collections.ConfigDict) -> Game:
+    """The `Game` of an unconditional GAN run."""
+    generator, discriminator = build_networks(config)
+    g = config.game
+    return adversarial_game(
+        generator=generator, discriminator=discriminator, latent_dim=config.model.latent_dim,
+        loss_type=g.loss_type,
+        generator_optimizer=build_optimizer(config.optimizer.generator, config.num_steps),
+        discriminator_optimizer=build_optimizer(config.optimizer.discriminator,
+                                                config.num_steps * g.d_steps),
+        gradient_penalty_weight=g.gradient_penalty_weight,
+        gradient_penalty_one_sided=g.gradient_penalty_one_sided,
+        r1_gamma=g.r1_gamma, r2_gamma=g.r2_gamma, ema_decay=g.ema_decay)

@@ -1,0 +1,305 @@
+"""The training loop of an experiment: `train_and_evaluate(config, workdir)`.
+
+One jitted step over a data-parallel device mesh (batch sharded along "data", state
+replicated). Mixture data is sampled on device inside a `lax.scan` of several steps
+per call; image data comes from a grain pipeline, one step per call. A run can stop
+at any point (SIGTERM included) and the same command resumes it exactly.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
+from jgan.steps import make_step
+from jgan.train import builders, writers
+from jgan.train.checkpoint import RunCheckpoints
+from jgan.train.input import MixtureInput, build_input
+
+LOSS_KEYS = ("d_loss", "g_loss")
+# Config keys a resumed run may change: how long and how often, not what is trained.
+RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
+                     "progress_bar", "steps_per_call")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; the message names the step and the loss."""
+
+
+class _StopRequested:
+    """Turns SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        del signum, frame
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    saved_path = workdir / "config.json"
+    if not saved_path.exists():
+        return
+    saved = _flatten(json.loads(saved_path.read_text()))
+    now = _flatten(json.loads(config.to_json_best_effort()))
+    resumable = set(RESUMABLE_CHANGES)
+    if any(now.get(f"optimizer.{team}.schedule", "constant") != "constant"
+           for team in ("generator", "discriminator")):
+        resumable.discard("num_steps")  # the learning-rate schedule depends on it
+    changed = sorted(k for k in set(saved) | set(now)
+                     if saved.get(k) != now.get(k) and k not in resumable)
+    if changed:
+        raise builders.ConfigError(
+            f"{workdir} holds a run with another config; these keys differ: "
+            + ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in changed)
+            + ". Use a new --workdir, or the original values to resume.")
+
+
+def _events(step: int, config) -> set[str]:
+    events = set()
+    for name, every in (("log", config.log_every), ("sample", config.sample_every),
+                        ("checkpoint", config.checkpoint_every)):
+        if every and step % every == 0:
+            events.add(name)
+    if step >= config.num_steps:
+        events.update(("log", "sample", "checkpoint"))
+    return events
+
+
+def _chunk_length(step: int, config, steps_per_call: int) -> int:
+    n = min(steps_per_call, config.num_steps - step)
+    for every in (config.log_every, config.sample_every, config.checkpoint_every):
+        if every:
+            n = min(n, every - step % every)
+    return max(n, 1)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Trains the GAN that `config` describes, leaving everything in `workdir`.
+
+    workdir gets `config.json`, `metrics.jsonl`, `tensorboard/`, `samples/`,
+    `checkpoints/` and, at the end, `eval.json`.
+
+    Returns:
+      The final evaluation (the contents of eval.json).
+    Raises:
+      builders.ConfigError: a config value that cannot work, before compiling.
+      NonFiniteLossError: a loss became NaN/inf; the last good checkpoint is kept.
+    """
+    builders.validate(config)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    is_main = jax.process_index() == 0
+    _check_resumable(config, workdir)
+
+    devices = np.array(jax.devices())
+    mesh = Mesh(devices, ("data",))
+    data_sharding = NamedSharding(mesh, P("data"))
+    replicated = NamedSharding(mesh, P())
+    if config.batch_size % len(devices):
+        raise builders.ConfigError(
+            f"config.batch_size: {config.batch_size} does not split over {len(devices)} devices.")
+
+    inp = build_input(config)
+    game = builders.build_game(config)
+    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps)
+
+    example = inp.example_batch()
+    init_fn = jax.jit(game.init, out_shardings=replicated)
+    rng = jax.random.PRNGKey(config.seed)
+    ckpts = RunCheckpoints(workdir / "checkpoints")
+    start = ckpts.latest_step()
+    if start is None:
+        state = init_fn(rng, example)
+        start = 0
+    else:
+        abstract = jax.eval_shape(init_fn, rng, example)
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract)
+        state, input_state = ckpts.restore(start, abstract)
+        if not isinstance(inp, MixtureInput):
+            inp.set_state(input_state["iterator"])
+        print(f"Resumed from {ckpts.directory}/{start}.")
+    if is_main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        (workdir / "samples").mkdir(exist_ok=True)
+
+    if isinstance(inp, MixtureInput):
+        def run_chunk(state, num_steps):
+            def body(state, _):
+                batch = jax.lax.with_sharding_constraint(inp.batch_at(state.step), data_sharding)
+                return step_fn(state, batch)
+            return jax.lax.scan(body, state, None, length=num_steps)
+        train_chunk = jax.jit(run_chunk, static_argnums=1, donate_argnums=0)
+        steps_per_call = config.steps_per_call
+    else:
+        jitted_step = jax.jit(step_fn, donate_argnums=0)
+
+        def train_chunk(state, num_steps):
+            del num_steps
+            local = inp.next()
+            batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+                     for k, v in local.items()}
+            state, metrics = jitted_step(state, batch)
+            return state, jax.tree.map(lambda m: m[None], metrics)
+        steps_per_call = 1
+
+    latent_dim = config.model.latent_dim
+    use_ema = config.game.ema_decay is not None
+    sample_key = jax.random.fold_in(rng, 2)
+
+    @jax.jit
+    def generate(state, z):
+        return game.bind(state, train=False, rng=sample_key, use_ema=use_ema)("generator", z)
+
+    fixed_z = jax.random.normal(sample_key, (config.num_sample_images, latent_dim))
+    writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
+
+    def write_samples(state, step):
+        if not is_main:
+            return
+        if isinstance(inp, MixtureInput):
+            z = jax.random.normal(jax.random.fold_in(sample_key, 1), (PROTOCOL_NUM_SAMPLES, latent_dim))
+            pts = np.asarray(generate(state, z))
+            img = writers.scatter_plot(pts, inp.mixture.means, workdir / "samples" / f"step_{step:07d}.png",
+                                       title=f"step {step}")
+        else:
+            img = writers.image_grid(np.asarray(generate(state, fixed_z)))
+            writers.save_png(img, workdir / "samples" / f"step_{step:07d}.png")
+        writer.write_image(step, "samples", img if img.shape[-1] == 3 else np.repeat(img, 3, -1))
+
+    accum = defaultdict(list)
+    last_logged = {}
+    last_checkpoint = start
+
+    def absorb(pending):
+        first_step, metrics = pending
+        metrics = jax.device_get(metrics)
+        for key in LOSS_KEYS:
+            values = np.asarray(metrics[key])
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                s = first_step + int(bad[0])
+                raise NonFiniteLossError(
+                    f"Step {s}: {key} is {values[bad[0]]}. Training stopped; the last good "
+                    f"checkpoint is step {last_checkpoint} in {ckpts.directory}.")
+        for k, v in metrics.items():
+            accum[k].append(np.asarray(v, np.float64))
+
+    progress = None
+    if config.progress_bar and is_main:
+        from tqdm import tqdm
+        progress = tqdm(total=config.num_steps, initial=start, unit="step", dynamic_ncols=True,
+                        mininterval=1.0, file=sys.stderr)
+
+    step, pending = start, None
+    stopped = False
+    try:
+        with _StopRequested() as stop:
+            while step < config.num_steps:
+                n = _chunk_length(step, config, steps_per_call)
+                state, metrics = train_chunk(state, n)
+                if pending is not None:
+                    absorb(pending)  # the previous call's, while this one runs
+                pending = (step + 1, metrics)
+                step += n
+                if progress is not None:
+                    progress.update(n)
+                events = _events(step, config)
+                stop_now = stop.requested  # read once: SIGTERM may arrive at any moment
+                if stop_now:
+                    events.add("checkpoint")
+                if not events:
+                    continue
+                absorb(pending)
+                pending = None
+                if "log" in events and accum:
+                    last_logged = {k: float(np.mean(np.concatenate(v))) for k, v in accum.items()}
+                    accum.clear()
+                    writer.write_scalars(step, last_logged)
+                    if progress is not None:
+                        progress.set_postfix({k: f"{last_logged[k]:.3f}" for k in
+                                              ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+                                              if k in last_logged}, refresh=False)
+                if "sample" in events:
+                    write_samples(state, step)
+                if "checkpoint" in events:
+                    input_state = ({"kind": "mixture"} if isinstance(inp, MixtureInput)
+                                   else {"iterator": inp.get_state()})
+                    ckpts.save(step, state, input_state)
+                    last_checkpoint = step
+                if stop_now:
+                    stopped = True
+                    break
+            if pending is not None:
+                absorb(pending)
+    finally:
+        if progress is not None:
+            progress.close()
+        ckpts.close()
+        writer.flush()
+
+    if stopped:
+        writer.close()
+        print(f"SIGTERM: saved checkpoint at step {step} in {ckpts.directory}; rerun the same "
+              "command to continue.", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM)
+
+    result = evaluate(config, game, state, inp, workdir, generate, last_logged)
+    if is_main:
+        (workdir / "eval.json").write_text(json.dumps(result, indent=2))
+    writer.close()
+    return result
+
+
+def evaluate(config, game, state, inp, workdir: Path, generate, last_logged: dict) -> dict:
+    """Final evaluation: mode coverage for mixtures; the last logged metrics otherwise."""
+    del game
+    result = {"step": int(jax.device_get(state.step)),
+              "ema": config.game.ema_decay is not None,
+              "final_metrics": last_logged}
+    if isinstance(inp, MixtureInput):
+        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 3)
+        z = jax.random.normal(key, (PROTOCOL_NUM_SAMPLES, config.model.latent_dim))
+        samples = np.asarray(generate(state, z))
+        stats = mode_statistics(samples, inp.mixture.means, inp.mixture.std)
+        result.update(stats)
+        result["protocol"] = (f"Lin et al. 2018 (PacGAN): {PROTOCOL_NUM_SAMPLES} samples, "
+                              f"nearest mode, high quality within {stats['threshold']:g} std "
+                              f"(std={inp.mixture.std}); a mode is covered by >= 1 such sample.")
+        writers.scatter_plot(samples, inp.mixture.means, workdir / "samples" / "final.png",
+                             title=f"{stats['modes']}/{inp.mixture.num_modes} modes, "
+                                   f"{100 * stats['high_quality']:.1f}% high quality")
+    return result

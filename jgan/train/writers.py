@@ -1,0 +1,97 @@
+"""What a run leaves in its workdir: metrics.jsonl, TensorBoard events, sample images."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def image_grid(images: np.ndarray, *, columns: int | None = None) -> np.ndarray:
+    """`[N, H, W, C]` floats in [-1, 1] -> one uint8 `[rows*H, cols*W, C]` grid, 1-px gaps."""
+    images = np.asarray(images, np.float32)
+    n, h, w, c = images.shape
+    cols = columns or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    grid = np.zeros((rows * (h + 1) + 1, cols * (w + 1) + 1, c), np.uint8)
+    pixels = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = pixels[i]
+    return grid
+
+
+def save_png(array: np.ndarray, path: str | Path) -> None:
+    from PIL import Image
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    Image.fromarray(array).save(path)
+
+
+def scatter_plot(samples: np.ndarray, means: np.ndarray, path: str | Path, *,
+                 title: str = "") -> np.ndarray:
+    """Scatter of 2-D samples (black) over the mixture's modes (red); saves a PNG and
+    returns it as a uint8 `[H, W, 3]` array."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    lim = float(np.abs(means).max()) * 1.5 + 0.5
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="black", alpha=0.3, label="samples")
+    ax.scatter(means[:, 0], means[:, 1], s=20, c="red", marker="x", label="modes")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    fig.savefig(path)
+    plt.close(fig)
+    return rgb
+
+
+class RunWriter:
+    """Appends scalars to `metrics.jsonl` and TensorBoard; images to TensorBoard.
+
+    On resume at step s, `metrics.jsonl` lines of steps after s (written by a run that
+    died after its last checkpoint) are dropped, so the file reads as one clean run.
+    """
+
+    def __init__(self, workdir: str | Path, *, resume_step: int = 0, enabled: bool = True):
+        self.workdir = Path(workdir)
+        self.enabled = enabled
+        self.metrics_path = self.workdir / "metrics.jsonl"
+        self._tb = None
+        if not enabled:
+            return
+        if self.metrics_path.exists():
+            kept = [line for line in self.metrics_path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        from tensorboardX import SummaryWriter
+        self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=resume_step + 1
+                                 if resume_step else None)
+
+    def write_scalars(self, step: int, scalars: dict) -> None:
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        for k, v in scalars.items():
+            self._tb.add_scalar(k, float(v), step)
+
+    def write_image(self, step: int, name: str, image: np.ndarray) -> None:
+        if self.enabled:
+            self._tb.add_image(name, np.asarray(image), step, dataformats="HWC")
+
+    def flush(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()

@@ -1,0 +1,228 @@
+"""End-to-end runs of every experiment config's small variant, resume, and failures."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import chex
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from jgan.sample import draw, load_run
+from jgan.train import builders, trainer
+from tests.helpers import REPO_ROOT, require_shared_tfds
+
+CONFIGS = REPO_ROOT / "experiments" / "configs"
+
+
+def load_config(name: str, arg: str = "runlocal"):
+    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    config.progress_bar = False
+    return config
+
+
+def read_metrics(workdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def make_image_folder(root: Path, n: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    sizes = [(100, 100), (120, 80), (64, 200), (50, 50)]
+    for i in range(n):
+        w, h = sizes[i % len(sizes)]
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)).save(root / f"car_{i}.png")
+    return root
+
+
+def assert_run_outputs(workdir: Path, num_steps: int):
+    metrics = read_metrics(workdir)
+    assert metrics and metrics[-1]["step"] == num_steps
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake",
+                "d_grad_norm", "g_grad_norm"):
+        assert key in metrics[-1], key
+    assert json.loads((workdir / "eval.json").read_text())["step"] == num_steps
+    assert list((workdir / "samples").glob("step_*.png"))
+    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (workdir / "checkpoints" / str(num_steps)).is_dir()
+
+
+@pytest.mark.parametrize("mixture", ["ring", "grid"])
+@pytest.mark.parametrize("game", ["minimax", "non_saturating", "wgan_gp"])
+def test_mixture_configs_run_end_to_end(tmp_path, mixture, game):
+    config = load_config("mixture", f"{mixture},{game},runlocal")
+    result = trainer.train_and_evaluate(config, tmp_path)
+    assert_run_outputs(tmp_path, config.num_steps)
+    num_modes = 8 if mixture == "ring" else 25
+    assert 0 <= result["modes"] <= num_modes and len(result["mode_counts"]) == num_modes
+    assert 0.0 <= result["high_quality"] <= 1.0
+
+
+@pytest.mark.parametrize("name", ["dcgan_mnist", "wgan_gp_mnist", "sngan_mnist",
+                                  "dcgan_fashion_mnist"])
+def test_tfds_configs_run_end_to_end(tmp_path, name):
+    config = load_config(name)
+    config.data.data_dir = require_shared_tfds()
+    trainer.train_and_evaluate(config, tmp_path)
+    assert_run_outputs(tmp_path, config.num_steps)
+    grid = np.asarray(Image.open(tmp_path / "samples" / f"step_{config.num_steps:07d}.png"))
+    assert grid.ndim == 2 and grid.std() > 0  # grayscale grid, not blank
+
+
+def test_image_folder_config_runs_end_to_end(tmp_path):
+    config = load_config("image_folder")
+    config.data.root = str(make_image_folder(tmp_path / "photos"))
+    trainer.train_and_evaluate(config, tmp_path / "run")
+    assert_run_outputs(tmp_path / "run", config.num_steps)
+    out = tmp_path / "grid.png"
+    draw(tmp_path / "run", num=4, out=out)  # EMA weights: the config keeps them
+    assert np.asarray(Image.open(out)).shape[-1] == 3
+
+
+def test_image_folder_with_corrupt_file(tmp_path):
+    photos = make_image_folder(tmp_path / "photos", n=8)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    config = load_config("image_folder")
+    config.data.root = str(photos)
+    with pytest.raises(ValueError, match="broken.jpg"):
+        trainer.train_and_evaluate(config, tmp_path / "run")
+    config.data.skip_corrupt = True
+    trainer.train_and_evaluate(config, tmp_path / "run2")
+    assert_run_outputs(tmp_path / "run2", config.num_steps)
+
+
+def _final_state_and_metrics(workdir):
+    _, _, state = load_run(workdir)
+    return state, read_metrics(workdir)
+
+
+@pytest.mark.parametrize("name,arg", [("mixture", "ring,wgan_gp,runlocal"),
+                                      ("dcgan_mnist", "runlocal")])
+def test_exact_resume(tmp_path, name, arg):
+    config = load_config(name, arg)
+    if name != "mixture":
+        config.data.data_dir = require_shared_tfds()
+        config.num_steps = 8  # halves end on log and checkpoint boundaries
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    trainer.train_and_evaluate(config, straight)
+    total = config.num_steps
+    config.num_steps = total // 2
+    trainer.train_and_evaluate(config, resumed)
+    config.num_steps = total
+    trainer.train_and_evaluate(config, resumed)  # the same command, continued
+    state_a, metrics_a = _final_state_and_metrics(straight)
+    state_b, metrics_b = _final_state_and_metrics(resumed)
+    assert metrics_a == metrics_b
+    chex.assert_trees_all_equal(state_a, state_b)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    config = load_config("mixture", "ring,minimax,runlocal")
+    trainer.train_and_evaluate(config, tmp_path)
+    config.game.loss_type = "hinge"
+    with pytest.raises(builders.ConfigError, match="game.loss_type"):
+        trainer.train_and_evaluate(config, tmp_path)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    config = load_config("mixture", "ring,wgan_gp,runlocal")
+    config.game.gradient_penalty_weight = 0.0
+    config.num_steps = 200
+    config.checkpoint_every = 10
+    config.optimizer.discriminator.name = "sgd"
+    config.optimizer.discriminator.learning_rate = 1e30
+    with pytest.raises(trainer.NonFiniteLossError, match=r"Step \d+: [dg]_loss is (nan|inf|-inf)") as err:
+        trainer.train_and_evaluate(config, tmp_path)
+    bad_step = int(str(err.value).split(":")[0].split()[-1])
+    saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert all(s < bad_step for s in saved)
+    if saved:  # the kept checkpoints hold finite parameters
+        _, _, state = load_run(tmp_path)
+        assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.discriminator.params))
+
+
+def _run_main(args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run([sys.executable, "-m", "experiments.main", *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("--config.game.no_such_key=1", "no_such_key"),
+    ("--config.batch_size=many", "batch_size"),
+    ("--config.game.loss_type=wasserstien", "game.loss_type"),
+])
+def test_bad_config_fails_before_compiling(tmp_path, override, expected):
+    start = time.time()
+    proc = _run_main(["--config=experiments/configs/mixture.py:ring,minimax,runlocal",
+                      f"--workdir={tmp_path}", override])
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert not (tmp_path / "checkpoints").exists()  # nothing was trained
+
+
+def test_missing_dataset_error(tmp_path):
+    config = load_config("dcgan_mnist")
+    config.data.data_dir = str(tmp_path / "empty_tfds")
+    with pytest.raises(ValueError, match="mnist") as err:
+        trainer.train_and_evaluate(config, tmp_path / "run")
+    assert "tfds build" in str(err.value)
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_continues(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    args = [sys.executable, "-m", "experiments.main",
+            "--config=experiments/configs/mixture.py:ring,non_saturating,runlocal",
+            f"--workdir={tmp_path}", "--config.num_steps=1000000",
+            "--config.checkpoint_every=1000000", "--config.sample_every=1000000",
+            "--config.progress_bar=False"]
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    saved = [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+    assert len(saved) == 1 and saved[0] > 0, stderr[-2000:]
+    resumed = _run_main(args[3:4] + [f"--workdir={tmp_path}", f"--config.num_steps={saved[0] + 20}",
+                                      "--config.checkpoint_every=1000000",
+                                      "--config.sample_every=1000000", "--config.progress_bar=False"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resumed from" in resumed.stdout
+    assert read_metrics(tmp_path)[-1]["step"] == saved[0] + 20
+
+
+def test_sample_cli(tmp_path):
+    config = load_config("mixture", "grid,non_saturating,runlocal")
+    trainer.train_and_evaluate(config, tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = tmp_path / "samples.png"
+    proc = subprocess.run([sys.executable, "-m", "jgan.sample", f"--workdir={tmp_path / 'run'}",
+                           "--num=100", f"--out={out}"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Image.open(out).size[0] > 100
+
+
+def test_sample_interpolation_strips(tmp_path):
+    config = load_config("dcgan_mnist")
+    config.data.data_dir = require_shared_tfds()
+    trainer.train_and_evaluate(config, tmp_path / "run")
+    grid = draw(tmp_path / "run", num=12, out=tmp_path / "interp.png", interpolate=True,
+                interpolation_steps=4)
+    # 3 strips of 4 images of 28 px with 1-px gaps.
+    assert grid.shape[:2] == (3 * 29 + 1, 4 * 29 + 1)
