@@ -98,12 +98,30 @@ def ref_g_grad(loss_type, fake):
 # ------------------------------------------------------------------------- helpers
 
 
+# Jitted forms, built once per loss function so tests share their compilations.
+@functools.cache
 def _jit_d(fn):
     return jax.jit(lambda r, f: fn(real_logits=r, fake_logits=f))
 
 
+@functools.cache
 def _jit_g(fn):
     return jax.jit(lambda f: fn(fake_logits=f))
+
+
+@functools.cache
+def _grad_d(fn):
+    """(real, fake) -> (dL/dreal, dL/dfake), jitted."""
+    return jax.jit(jax.grad(lambda r, f: fn(real_logits=r, fake_logits=f), argnums=(0, 1)))
+
+
+@functools.cache
+def _grad_g(fn):
+    return jax.jit(jax.grad(lambda f: fn(fake_logits=f)))
+
+
+_dispatch_d = jax.jit(losses.discriminator_loss, static_argnames="loss_type")
+_dispatch_g = jax.jit(losses.generator_loss, static_argnames="loss_type")
 
 
 def _moderate_logits(seed, n):
@@ -124,8 +142,7 @@ def test_discriminator_loss_value_and_gradient_match_analytic(loss_type):
     chex.assert_shape(value, ())
     chex.assert_trees_all_close(value, np.float32(ref_d_loss(loss_type, real, fake)),
                                 rtol=RTOL, atol=ATOL)
-    g_real, g_fake = jax.jit(jax.grad(lambda r, f: fn(real_logits=r, fake_logits=f),
-                                      argnums=(0, 1)))(real, fake)
+    g_real, g_fake = _grad_d(fn)(real, fake)
     exp_real, exp_fake = ref_d_grads(loss_type, real, fake)
     chex.assert_trees_all_close((g_real, g_fake),
                                 (exp_real.astype(np.float32), exp_fake.astype(np.float32)),
@@ -140,7 +157,7 @@ def test_generator_loss_value_and_gradient_match_analytic(loss_type):
     chex.assert_shape(value, ())
     chex.assert_trees_all_close(value, np.float32(ref_g_loss(loss_type, fake)),
                                 rtol=RTOL, atol=ATOL)
-    grad = jax.jit(jax.grad(lambda f: fn(fake_logits=f)))(fake)
+    grad = _grad_g(fn)(fake)
     chex.assert_trees_all_close(grad, ref_g_grad(loss_type, fake).astype(np.float32),
                                 rtol=RTOL, atol=ATOL)
 
@@ -149,9 +166,7 @@ def test_minimax_discriminator_loss_derivative_per_logit():
     # d/dl [-log sigma(l)] / B = (sigma(l) - 1) / B;  d/dl [-log(1 - sigma(l))] / B = sigma(l) / B.
     logits = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], np.float32)
     b = logits.shape[0]
-    g_real, g_fake = jax.jit(jax.grad(
-        lambda r, f: losses.minimax_discriminator_loss(real_logits=r, fake_logits=f),
-        argnums=(0, 1)))(logits, -logits)
+    g_real, g_fake = _grad_d(losses.minimax_discriminator_loss)(logits, -logits)
     chex.assert_trees_all_close(g_real, ((_sigmoid(logits) - 1) / b).astype(np.float32),
                                 rtol=RTOL, atol=ATOL)
     chex.assert_trees_all_close(g_fake, (_sigmoid(-logits) / b).astype(np.float32),
@@ -199,8 +214,8 @@ def test_optimal_discriminator_is_p_data_over_p_data_plus_p_g(k, j):
 
 def test_saturating_generator_gradient_vanishes_non_saturating_does_not():
     b = 4
-    sat = jax.jit(jax.grad(lambda f: losses.minimax_generator_loss(fake_logits=f)))
-    nonsat = jax.jit(jax.grad(lambda f: losses.non_saturating_generator_loss(fake_logits=f)))
+    sat = _grad_g(losses.minimax_generator_loss)
+    nonsat = _grad_g(losses.non_saturating_generator_loss)
     for logit in (-10.0, -20.0, -50.0, -1e4):
         fake = jnp.full((b,), logit)
         g_sat, g_nonsat = sat(fake), nonsat(fake)
@@ -215,8 +230,7 @@ def test_hinge_discriminator_loss_is_zero_once_margins_are_met():
     fake = jnp.array([-1.0, -2.0, -7.0, -100.0])
     fn = losses.hinge_discriminator_loss
     chex.assert_trees_all_close(_jit_d(fn)(real, fake), jnp.float32(0.0), atol=0)
-    g = jax.jit(jax.grad(lambda r, f: fn(real_logits=r, fake_logits=f), argnums=(0, 1)))(
-        real + 0.01, fake - 0.01)
+    g = _grad_d(fn)(real + 0.01, fake - 0.01)
     chex.assert_trees_all_close(g, (jnp.zeros(4), jnp.zeros(4)), atol=0)
     # One example inside the margin: the loss is its violation / B.
     chex.assert_trees_all_close(_jit_d(fn)(real.at[0].set(0.25), fake), jnp.float32(0.75 / 4),
@@ -254,13 +268,10 @@ def test_least_squares_fixed_points():
 def test_generator_losses_decrease_as_fake_logits_rise(loss_type):
     # Below 1, where every generator wants to go up (least squares targets f = 1).
     grid = jnp.linspace(-6.0, 0.9, 50)
-    fn = jax.jit(jax.vmap(lambda l: losses.generator_loss(
-        fake_logits=jnp.full((3,), l), loss_type=loss_type)))
-    values = np.asarray(fn(grid))
-    assert np.all(np.diff(values) < 0), values
-    grads = np.asarray(jax.jit(jax.vmap(jax.grad(lambda l: losses.generator_loss(
-        fake_logits=jnp.full((3,), l), loss_type=loss_type))))(grid))
-    assert np.all(grads < 0), grads
+    values, grads = jax.jit(jax.vmap(jax.value_and_grad(lambda l: losses.generator_loss(
+        fake_logits=jnp.full((3,), l), loss_type=loss_type))))(grid)
+    assert np.all(np.diff(np.asarray(values)) < 0), values
+    assert np.all(np.asarray(grads) < 0), grads
 
 
 @pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
@@ -272,8 +283,8 @@ def test_discriminator_losses_reward_high_real_and_low_fake_logits(loss_type):
         return losses.discriminator_loss(real_logits=jnp.full((3,), r),
                                          fake_logits=jnp.full((3,), f), loss_type=loss_type)
 
-    vs_real = np.asarray(jax.jit(jax.vmap(lambda r: d(r, 0.5)))(grid))
-    vs_fake = np.asarray(jax.jit(jax.vmap(lambda f: d(0.5, f)))(grid))
+    vs_real, vs_fake = jax.device_get(jax.jit(lambda g: (jax.vmap(lambda r: d(r, 0.5))(g),
+                                                         jax.vmap(lambda f: d(0.5, f))(g)))(grid))
     assert np.all(np.diff(vs_real) < 0), vs_real
     assert np.all(np.diff(vs_fake) > 0), vs_fake
 
@@ -284,8 +295,8 @@ def test_discriminator_losses_reward_high_real_and_low_fake_logits(loss_type):
 @pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
 def test_dispatchers_agree_with_individual_functions(loss_type):
     real, fake = _moderate_logits(3, 5), _moderate_logits(4, 5)
-    d = jax.jit(functools.partial(losses.discriminator_loss, loss_type=loss_type))
-    g = jax.jit(functools.partial(losses.generator_loss, loss_type=loss_type))
+    d = functools.partial(_dispatch_d, loss_type=loss_type)
+    g = functools.partial(_dispatch_g, loss_type=loss_type)
     # Both jitted, so XLA fuses them the same way: bit-identical.
     chex.assert_trees_all_close(d(real_logits=real, fake_logits=fake),
                                 _jit_d(D_LOSSES[loss_type])(real, fake), rtol=0, atol=0)
@@ -350,21 +361,17 @@ def test_extreme_logits_give_exact_finite_values():
 def test_extreme_logit_gradients_are_exact():
     b = 2
     big, small = jnp.full((b,), 1e4), jnp.full((b,), -1e4)
-    g_real, g_fake = jax.jit(jax.grad(
-        lambda r, f: losses.minimax_discriminator_loss(real_logits=r, fake_logits=f),
-        argnums=(0, 1)))(small, big)
+    g_real, g_fake = _grad_d(losses.minimax_discriminator_loss)(small, big)
     chex.assert_trees_all_close((g_real, g_fake), (jnp.full((b,), -1.0 / b), jnp.full((b,), 1.0 / b)))
-    g_real, g_fake = jax.jit(jax.grad(
-        lambda r, f: losses.minimax_discriminator_loss(real_logits=r, fake_logits=f),
-        argnums=(0, 1)))(big, small)
+    g_real, g_fake = _grad_d(losses.minimax_discriminator_loss)(big, small)
     chex.assert_trees_all_close((g_real, g_fake), (jnp.zeros(b), jnp.zeros(b)), atol=0)
 
 
 @pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
 def test_b_and_b1_shapes_agree(loss_type):
     real, fake = _moderate_logits(5, 6), _moderate_logits(6, 6)
-    d = jax.jit(functools.partial(losses.discriminator_loss, loss_type=loss_type))
-    g = jax.jit(functools.partial(losses.generator_loss, loss_type=loss_type))
+    d = functools.partial(_dispatch_d, loss_type=loss_type)
+    g = functools.partial(_dispatch_g, loss_type=loss_type)
     flat = (d(real_logits=real, fake_logits=fake), g(fake_logits=fake))
     column = (d(real_logits=real[:, None], fake_logits=fake[:, None]),
               g(fake_logits=fake[:, None]))
@@ -373,6 +380,7 @@ def test_b_and_b1_shapes_agree(loss_type):
     chex.assert_trees_all_close(flat, column, rtol=0, atol=0)
     chex.assert_trees_all_close(flat[0], mixed, rtol=0, atol=0)
     # Gradients keep the input's shape.
-    grad_col = jax.jit(jax.grad(lambda f: g(fake_logits=f)))(fake[:, None])
+    grad_g = _grad_g(G_LOSSES[loss_type])
+    grad_col = grad_g(fake[:, None])
     chex.assert_shape(grad_col, (6, 1))
-    chex.assert_trees_all_close(grad_col[:, 0], jax.jit(jax.grad(lambda f: g(fake_logits=f)))(fake))
+    chex.assert_trees_all_close(grad_col[:, 0], grad_g(fake))

@@ -1,0 +1,71 @@
+"""Config validation, optimizer building and the image-grid writer."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments.configs import dcgan_mnist, mixture, wgan_gp_mnist
+from jgan.train import builders, writers
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("data.kind", "video", "config.data.kind"),
+    ("model.kind", "transformer", "config.model.kind"),
+    ("game.loss_type", "wgan", "config.game.loss_type"),
+    ("game.update_rule", "sometimes", "config.game.update_rule"),
+    ("game.d_steps", 0, "config.game.d_steps"),
+    ("data.resolution", 48, "config.data.resolution"),
+    ("optimizer.discriminator.name", "lion", "config.optimizer.discriminator.name"),
+    ("optimizer.generator.learning_rate", -1.0, "config.optimizer.generator.learning_rate"),
+    ("optimizer.generator.schedule", "cosine", "config.optimizer.generator.schedule"),
+])
+def test_validate_names_the_bad_key(key, value, message):
+    config = dcgan_mnist.get_config("runlocal")
+    node = config
+    *path, leaf = key.split(".")
+    for p in path:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(builders.ConfigError, match=message.replace(".", r"\.")):
+        builders.validate(config)
+
+
+def test_simultaneous_with_several_d_steps_is_rejected():
+    config = wgan_gp_mnist.get_config()
+    config.game.update_rule = "simultaneous"
+    with pytest.raises(builders.ConfigError, match="game.d_steps"):
+        builders.validate(config)
+
+
+def test_every_shipped_config_validates():
+    for c in [dcgan_mnist.get_config(), wgan_gp_mnist.get_config(),
+              mixture.get_config("grid,wgan_gp"), mixture.get_config("ring,minimax,runlocal")]:
+        builders.validate(c)
+
+
+def test_linear_decay_schedule_and_weight_clipping():
+    config = mixture.get_config("ring,minimax")
+    opt = config.optimizer.discriminator
+    opt.name, opt.learning_rate, opt.schedule, opt.clip_weights = "sgd", 1.0, "linear_decay", 0.5
+    tx = builders.build_optimizer(opt, num_steps=10)
+    params = {"w": jnp.zeros(())}
+    state = tx.init(params)
+    steps = []
+    for _ in range(10):
+        updates, state = tx.update({"w": jnp.array(-0.01)}, state, params)
+        steps.append(float(updates["w"]))
+        params = optax.apply_updates(params, updates)
+    # constant for the first half, then linearly to 0; sgd moves by lr * 0.01.
+    np.testing.assert_allclose(steps[:5], 0.01, rtol=1e-6)
+    np.testing.assert_allclose(steps[5:], [0.01 * (1 - i / 5) for i in range(5)], rtol=1e-5, atol=1e-9)
+    big = tx.update({"w": jnp.array(-100.0)}, state, params)[0]
+    assert float(optax.apply_updates(params, big)["w"]) <= 0.5
+
+
+def test_image_grid_layout():
+    images = np.stack([np.full((2, 3, 1), v, np.float32) for v in (-1.0, 0.0, 1.0)])
+    grid = writers.image_grid(images, columns=2)
+    assert grid.shape == (2 * 3 + 1, 2 * 4 + 1, 1) and grid.dtype == np.uint8
+    assert grid[1, 1, 0] == 0 and grid[1, 5, 0] == 128 and grid[4, 1, 0] == 255
+    assert grid[0].max() == 0  # gaps are black
