@@ -90,10 +90,13 @@ class DCGANDiscriminator(nn.Module):
         _, n = _num_upsamplings(self.resolution)
         features = self.width
         for i in range(n):
+            batch_norm = i > 0 and self.normalization == "batch"
+            # A bias before batch norm is cancelled by its mean subtraction: its exact
+            # gradient is 0, which Adam would turn into noise-driven steps.
             conv = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                           kernel_init=dcgan_init, name=f"conv{i}")
+                           use_bias=not batch_norm, kernel_init=dcgan_init, name=f"conv{i}")
             x = dense_or_conv_sn(conv, self.spectral_norm)(x, train)
-            if i > 0 and self.normalization == "batch":
+            if batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                                  axis_name=self.bn_axis_name, name=f"conv{i}_bn")(x)
             elif i > 0 and self.normalization == "layer":
