@@ -9,10 +9,12 @@ setup(
     packages=find_packages(include=["jgan", "jgan.*", "experiments", "experiments.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "jax>=0.7",
-        "flax>=0.10",
+        # Upper bounds at the next minor of the versions tested (jax 0.10, flax 0.12,
+        # orbax 0.12, grain 0.2): these libraries change APIs between minors.
+        "jax>=0.7,<0.11",
+        "flax>=0.10,<0.13",
         "optax>=0.2.4",
-        "orbax-checkpoint>=0.11",
+        "orbax-checkpoint>=0.11,<0.13",
         "chex>=0.1.88",
         "ml-collections>=1.0",
         "absl-py",
@@ -21,7 +23,7 @@ setup(
         "tensorflow-datasets>=4.9.7",
         "array-record",
         "importlib_resources",  # imported by tensorflow-datasets' data_source, undeclared there.
-        "grain>=0.2.10",
+        "grain>=0.2.10,<0.3",
         "pillow",
         # Logging: TensorBoard event files without TensorFlow, plots, progress bar.
         "tensorboardX",

@@ -23,8 +23,8 @@ from jgan.data.images import (
     tfds_source,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TFDS_DIR = REPO_ROOT.parent / "shared" / "data" / "tfds"
+from tests.helpers import SHARED_TFDS as TFDS_DIR
+
 _HAVE_MNIST = (TFDS_DIR / "mnist").is_dir()
 needs_mnist = pytest.mark.skipif(
     not _HAVE_MNIST,

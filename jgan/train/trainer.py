@@ -277,16 +277,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
               "command to continue.", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM)
 
-    result = evaluate(config, game, state, inp, workdir, generate, last_logged)
+    result = evaluate(config, state, inp, workdir, generate, last_logged)
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
     return result
 
 
-def evaluate(config, game, state, inp, workdir: Path, generate, last_logged: dict) -> dict:
+def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> dict:
     """Final evaluation: mode coverage for mixtures; the last logged metrics otherwise."""
-    del game
     result = {"step": int(jax.device_get(state.step)),
               "ema": config.game.ema_decay is not None,
               "final_metrics": last_logged}
