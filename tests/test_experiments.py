@@ -98,8 +98,9 @@ def test_image_folder_with_corrupt_file(tmp_path):
     with pytest.raises(ValueError, match="broken.jpg"):
         trainer.train_and_evaluate(config, tmp_path / "run")
     config.data.skip_corrupt = True
-    trainer.train_and_evaluate(config, tmp_path / "run2")
+    result = trainer.train_and_evaluate(config, tmp_path / "run2")
     assert_run_outputs(tmp_path / "run2", config.num_steps)
+    assert result["skipped_files"] == 1
 
 
 def _final_state_and_metrics(workdir):

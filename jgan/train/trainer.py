@@ -289,6 +289,8 @@ def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> 
     result = {"step": int(jax.device_get(state.step)),
               "ema": config.game.ema_decay is not None,
               "final_metrics": last_logged}
+    if getattr(inp, "num_skipped", 0):
+        result["skipped_files"] = inp.num_skipped
     if isinstance(inp, MixtureInput):
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 3)
         z = jax.random.normal(key, (PROTOCOL_NUM_SAMPLES, config.model.latent_dim))
