@@ -188,15 +188,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
 
     def write_samples(state, step):
-        if not is_main:
-            return
+        # Every process takes part in the computation (with several hosts the state is
+        # a global array); only the main one writes.
         if isinstance(inp, MixtureInput):
             z = jax.random.normal(jax.random.fold_in(sample_key, 1), (PROTOCOL_NUM_SAMPLES, latent_dim))
-            pts = np.asarray(generate(state, z))
+            pts = np.asarray(jax.device_get(generate(state, z)))
+            if not is_main:
+                return
             img = writers.scatter_plot(pts, inp.mixture.means, workdir / "samples" / f"step_{step:07d}.png",
                                        title=f"step {step}")
         else:
-            img = writers.image_grid(np.asarray(generate(state, fixed_z)))
+            images = np.asarray(jax.device_get(generate(state, fixed_z)))
+            if not is_main:
+                return
+            img = writers.image_grid(images)
             writers.save_png(img, workdir / "samples" / f"step_{step:07d}.png")
         writer.write_image(step, "samples", img if img.shape[-1] == 3 else np.repeat(img, 3, -1))
 
@@ -300,7 +305,8 @@ def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> 
         result["protocol"] = (f"Lin et al. 2018 (PacGAN): {PROTOCOL_NUM_SAMPLES} samples, "
                               f"nearest mode, high quality within {stats['threshold']:g} std "
                               f"(std={inp.mixture.std}); a mode is covered by >= 1 such sample.")
-        writers.scatter_plot(samples, inp.mixture.means, workdir / "samples" / "final.png",
-                             title=f"{stats['modes']}/{inp.mixture.num_modes} modes, "
-                                   f"{100 * stats['high_quality']:.1f}% high quality")
+        if jax.process_index() == 0:
+            writers.scatter_plot(samples, inp.mixture.means, workdir / "samples" / "final.png",
+                                 title=f"{stats['modes']}/{inp.mixture.num_modes} modes, "
+                                       f"{100 * stats['high_quality']:.1f}% high quality")
     return result
