@@ -165,7 +165,6 @@ def _run_main(args, **kwargs):
     ("--config.game.loss_type=wasserstien", "game.loss_type"),
 ])
 def test_bad_config_fails_before_compiling(tmp_path, override, expected):
-    start = time.time()
     proc = _run_main(["--config=experiments/configs/mixture.py:ring,minimax,runlocal",
                       f"--workdir={tmp_path}", override])
     assert proc.returncode != 0

@@ -1,5 +1,4 @@
 """Config validation, optimizer building and the image-grid writer."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax

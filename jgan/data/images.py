@@ -186,7 +186,7 @@ def tfds_source(name: str, *, split: str, data_dir: str | None = None):
 
     try:
         builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
-    except tfds.core.registered.DatasetNotFoundError as e:
+    except tfds.core.registered.DatasetNotFoundError:
         raise DataError(
             f"Unknown TFDS dataset name '{name}' (data_dir={data_dir}). Check the "
             "spelling against https://www.tensorflow.org/datasets/catalog, or "
