@@ -19,6 +19,7 @@ setup(
         "ml-collections>=1.0",
         "absl-py",
         "numpy",
+        "scipy",  # FID (sqrtm), Inception Score (log_softmax); also a jax dependency.
         # Input pipelines: TFDS's array_record data sources, read without TensorFlow.
         "tensorflow-datasets>=4.9.7",
         "array-record",

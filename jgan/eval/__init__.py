@@ -1,4 +1,43 @@
-"""Evaluation: metrics that make results comparable."""
-from jgan.eval.modes import mode_statistics
+"""Evaluation: metrics that make results comparable.
 
-__all__ = ["mode_statistics"]
+  suite          Evaluator / EvalSettings: the metrics a config names, on a generator
+  inception      the FID Inception-v3 (Flax), its weights and preprocessing, features
+  fid, kid, inception_score, precision_recall
+                 sample metrics on feature arrays; reference_stats caches the real side
+  classifier     jgan's MNIST / Fashion-MNIST classifiers and their sample metrics
+  stacked_mnist  PacGAN's Stacked MNIST mode count and KL
+  modes          mode coverage on 2-D mixtures
+  probe          linear probe and k-NN accuracy of frozen features
+"""
+from jgan.eval.features import InceptionFeatures
+from jgan.eval.fid import GaussianStats, fid, frechet_distance
+from jgan.eval.inception import InceptionV3, params_from_torch_state
+from jgan.eval.inception_score import inception_score
+from jgan.eval.inception_weights import (
+    InceptionWeights,
+    InceptionWeightsError,
+    load_inception_weights,
+)
+from jgan.eval.kid import kernel_inception_distance
+from jgan.eval.modes import mode_statistics
+from jgan.eval.precision_recall import density_coverage, prdc, precision_recall
+from jgan.eval.preprocess import (
+    RESIZE_METHODS,
+    normalize_for_inception,
+    resize_for_inception,
+    to_uint8,
+)
+from jgan.eval.protocol import protocol_record
+from jgan.eval.reference_stats import load_or_compute_reference_stats, reference_stats_path
+
+__all__ = [
+    "RESIZE_METHODS", "GaussianStats",
+    "InceptionFeatures", "InceptionV3", "InceptionWeights", "InceptionWeightsError",
+   
+    "density_coverage", "fid", "frechet_distance",
+    "inception_score", "kernel_inception_distance",
+    "load_inception_weights", "load_or_compute_reference_stats",
+    "mode_statistics", "normalize_for_inception", "params_from_torch_state",
+    "prdc", "precision_recall", "protocol_record", "reference_stats_path",
+    "resize_for_inception", "to_uint8",
+]
