@@ -2,12 +2,14 @@
 
 Config values can be overridden with `--config.key=value`; unknown keys and values of
 the wrong type fail while flags are parsed, before anything compiles. Rerunning the
-same command resumes from the workdir's latest checkpoint.
+same command resumes from the workdir's latest checkpoint. The config's `task` says
+what is trained: "gan" (`jgan.train.trainer`) or "classifier" (the evaluation
+classifier, `jgan.train.classifier_trainer`).
 """
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jgan.train import builders, trainer
+from jgan.train import builders, classifier_trainer, trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -15,6 +17,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (several hosts).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# task -> (validate, train_and_evaluate)
+TASKS = {"gan": (builders.validate, trainer.train_and_evaluate),
+         "classifier": (classifier_trainer.validate, classifier_trainer.train_and_evaluate)}
 
 
 def main(argv):
@@ -26,11 +32,15 @@ def main(argv):
     # orbax and grain log every file operation at INFO.
     logging.set_verbosity(logging.WARNING)
     config = _CONFIG.value
+    task = config.get("task", "gan")
+    if task not in TASKS:
+        raise app.UsageError(f"config.task: {task!r} is not one of {tuple(TASKS)}.")
+    validate, train_and_evaluate = TASKS[task]
     try:
-        builders.validate(config)
+        validate(config)
     except builders.ConfigError as e:
         raise app.UsageError(str(e))
-    trainer.train_and_evaluate(config, _WORKDIR.value)
+    train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

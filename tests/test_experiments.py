@@ -70,14 +70,15 @@ def test_mixture_configs_run_end_to_end(tmp_path, mixture, game):
 
 
 @pytest.mark.parametrize("name", ["dcgan_mnist", "wgan_gp_mnist", "sngan_mnist",
-                                  "dcgan_fashion_mnist"])
+                                  "dcgan_fashion_mnist", "dcgan_stacked_mnist"])
 def test_tfds_configs_run_end_to_end(tmp_path, name):
     config = load_config(name)
     config.data.data_dir = require_shared_tfds()
     trainer.train_and_evaluate(config, tmp_path)
     assert_run_outputs(tmp_path, config.num_steps)
     grid = np.asarray(Image.open(tmp_path / "samples" / f"step_{config.num_steps:07d}.png"))
-    assert grid.ndim == 2 and grid.std() > 0  # grayscale grid, not blank
+    channels = () if config.data.channels == 1 else (3,)
+    assert grid.shape[2:] == channels and grid.std() > 0  # grayscale or RGB grid, not blank
 
 
 def test_image_folder_config_runs_end_to_end(tmp_path):

@@ -8,6 +8,7 @@ import ml_collections
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
+    c.task = "gan"               # what experiments.main trains: gan | classifier
     c.seed = 0
     c.num_steps = 1000
     c.batch_size = 64            # per discriminator update, global over devices

@@ -1,6 +1,7 @@
-"""Data: 2-D Gaussian mixtures, TFDS datasets and image folders."""
+"""Data: 2-D Gaussian mixtures, TFDS datasets, Stacked MNIST and image folders."""
 from jgan.data.images import DataError, ImageFolderSource, make_image_loader, tfds_source
 from jgan.data.mixtures import Mixture, get_mixture, grid, ring
+from jgan.data.stacked_mnist import StackedMNISTSource, stacked_mnist_source
 
-__all__ = ["DataError", "ImageFolderSource", "Mixture", "get_mixture", "grid",
-           "make_image_loader", "ring", "tfds_source"]
+__all__ = ["DataError", "ImageFolderSource", "Mixture", "StackedMNISTSource", "get_mixture",
+           "grid", "make_image_loader", "ring", "stacked_mnist_source", "tfds_source"]

@@ -9,6 +9,12 @@
   modes          mode coverage on 2-D mixtures
   probe          linear probe and k-NN accuracy of frozen features
 """
+from jgan.eval.classifier import (
+    class_histogram,
+    classifier_frechet_distance,
+    conditional_accuracy,
+    load_classifier,
+)
 from jgan.eval.features import InceptionFeatures
 from jgan.eval.fid import GaussianStats, fid, frechet_distance
 from jgan.eval.inception import InceptionV3, params_from_torch_state
@@ -27,17 +33,19 @@ from jgan.eval.preprocess import (
     resize_for_inception,
     to_uint8,
 )
+from jgan.eval.probe import encode_source, knn_accuracy, linear_probe, probe_encoder
 from jgan.eval.protocol import protocol_record
 from jgan.eval.reference_stats import load_or_compute_reference_stats, reference_stats_path
+from jgan.eval.stacked_mnist import histogram_statistics, mode_histogram, stacked_mnist_modes
 
 __all__ = [
     "RESIZE_METHODS", "GaussianStats",
     "InceptionFeatures", "InceptionV3", "InceptionWeights", "InceptionWeightsError",
-   
-    "density_coverage", "fid", "frechet_distance",
-    "inception_score", "kernel_inception_distance",
-    "load_inception_weights", "load_or_compute_reference_stats",
-    "mode_statistics", "normalize_for_inception", "params_from_torch_state",
-    "prdc", "precision_recall", "protocol_record", "reference_stats_path",
-    "resize_for_inception", "to_uint8",
+    "class_histogram", "classifier_frechet_distance", "conditional_accuracy",
+    "density_coverage", "encode_source", "fid", "frechet_distance", "histogram_statistics",
+    "inception_score", "kernel_inception_distance", "knn_accuracy", "linear_probe",
+    "load_classifier", "load_inception_weights", "load_or_compute_reference_stats",
+    "mode_histogram", "mode_statistics", "normalize_for_inception", "params_from_torch_state",
+    "prdc", "precision_recall", "probe_encoder", "protocol_record", "reference_stats_path",
+    "resize_for_inception", "stacked_mnist_modes", "to_uint8",
 ]

@@ -16,7 +16,7 @@ from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.steps import UPDATE_RULES
 
 MODEL_KINDS = ("mlp", "dcgan")
-DATA_KINDS = ("mixture", "tfds", "image_folder")
+DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear_decay")
 
@@ -46,6 +46,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
              "game.d_steps", "simultaneous updates take exactly one discriminator step.")
     _require(config.batch_size >= 1, "batch_size", "must be >= 1.")
     _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
+    if config.data.kind == "stacked_mnist":
+        _require(config.data.channels == 3, "data.channels",
+                 f"Stacked MNIST has 3 channels (one digit each), got {config.data.channels}.")
+        _require(config.data.resolution in (28, 32), "data.resolution",
+                 f"Stacked MNIST runs at 28 or 32, got {config.data.resolution}.")
     if config.model.kind == "dcgan":
         _require(config.data.resolution in SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")

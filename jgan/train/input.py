@@ -10,7 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jgan.data import images, mixtures
+from jgan.data import images, mixtures, stacked_mnist
 
 
 class MixtureInput:
@@ -32,12 +32,16 @@ class MixtureInput:
 
 
 class PipelineInput:
-    """A grain pipeline over TFDS or an image folder; this process reads its shard."""
+    """A grain pipeline over TFDS, Stacked MNIST or an image folder; this process reads its shard."""
 
     def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
         d = config.data
         if d.kind == "tfds":
             source = images.tfds_source(d.name, split=d.split, data_dir=d.data_dir or None)
+        elif d.kind == "stacked_mnist":
+            source = stacked_mnist.stacked_mnist_source(
+                d.split, d.data_dir or None, num_examples=d.get("num_examples"),
+                seed=d.get("stack_seed", 0))
         else:
             source = images.ImageFolderSource(d.root, resolution=d.resolution,
                                               channels=d.channels, skip_corrupt=d.skip_corrupt,

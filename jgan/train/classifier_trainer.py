@@ -1,0 +1,338 @@
+"""Trains the evaluation classifier: `train_and_evaluate(config, workdir)`.
+
+A `DigitClassifier` learns a TFDS image dataset's labels with cross entropy, AdamW and
+a warmup + cosine learning-rate schedule, on random shifts (and optionally flips) of
+the training images made on device. One jitted step over a data-parallel device mesh
+(batch sharded along "data", state replicated), like the GAN trainer; the same
+`RunCheckpoints` keep the state and the input position, so rerunning the command
+resumes the run exactly. The test split is evaluated whole, no example dropped.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jgan.data import images as image_data
+from jgan.models.classifier import DigitClassifier
+from jgan.train import writers
+from jgan.train.builders import ConfigError
+from jgan.train.checkpoint import RunCheckpoints
+from jgan.train.input import PipelineInput
+
+TASK = "classifier"
+SCHEDULES = ("cosine", "constant")
+# Config keys a resumed run may change: how often it reports, not what it trains.
+RESUMABLE_CHANGES = ("log_every", "eval_every", "checkpoint_every", "progress_bar")
+
+
+class ClassifierState(train_state.TrainState):
+    """Parameters, optimizer state and step, plus batch-norm statistics."""
+    batch_stats: Any = None
+
+
+def _require(cond: bool, key: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"config.{key}: {message}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks a classifier config's values. Raises ConfigError naming the key."""
+    _require(config.get("task") == TASK, "task", f"{config.get('task')!r} is not {TASK!r}.")
+    d = config.data
+    _require(d.kind == "tfds", "data.kind", f"{d.kind!r}: the classifier trains on TFDS data only.")
+    _require(d.resolution >= 8, "data.resolution", f"must be >= 8, got {d.resolution}.")
+    _require(d.channels in (1, 3), "data.channels", f"must be 1 or 3, got {d.channels}.")
+    _require(config.num_steps >= 1, "num_steps", f"must be >= 1, got {config.num_steps}.")
+    for key in ("batch_size", "eval_batch_size"):
+        _require(config[key] >= 1, key, f"must be >= 1, got {config[key]}.")
+    for key in ("log_every", "eval_every", "checkpoint_every"):
+        _require(config[key] >= 0, key, f"must be >= 0 (0: only at the end), got {config[key]}.")
+    m = config.model
+    _require(m.num_classes >= 2, "model.num_classes", f"must be >= 2, got {m.num_classes}.")
+    _require(m.width >= 1, "model.width", f"must be >= 1, got {m.width}.")
+    _require(m.features >= 1, "model.features", f"must be >= 1, got {m.features}.")
+    _require(0.0 <= m.dropout_rate < 1.0, "model.dropout_rate",
+             f"must be in [0, 1), got {m.dropout_rate}.")
+    o = config.optimizer
+    _require(o.learning_rate > 0, "optimizer.learning_rate", f"must be > 0, got {o.learning_rate}.")
+    _require(o.weight_decay >= 0, "optimizer.weight_decay", f"must be >= 0, got {o.weight_decay}.")
+    _require(o.schedule in SCHEDULES, "optimizer.schedule",
+             f"{o.schedule!r} is not one of {SCHEDULES}.")
+    _require(0 <= o.warmup_steps < config.num_steps, "optimizer.warmup_steps",
+             f"must be in [0, num_steps={config.num_steps}), got {o.warmup_steps}.")
+    _require(0 <= config.augment.max_shift < d.resolution, "augment.max_shift",
+             f"must be in [0, data.resolution={d.resolution}), got {config.augment.max_shift}.")
+
+
+def build_model(config: ml_collections.ConfigDict) -> DigitClassifier:
+    """The network that `config.model` describes."""
+    m = config.model
+    return DigitClassifier(num_classes=m.num_classes, width=m.width, features=m.features,
+                           dropout_rate=m.dropout_rate, batch_norm=m.batch_norm)
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
+    """Linear warmup from 0 over `warmup_steps`, then constant or cosine decay to 0."""
+    o = config.optimizer
+    if o.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, o.learning_rate, o.warmup_steps,
+                                                  config.num_steps)
+    return optax.join_schedules([optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps),
+                                 optax.constant_schedule(o.learning_rate)], [o.warmup_steps])
+
+
+def create_state(config: ml_collections.ConfigDict, rng: jax.Array) -> ClassifierState:
+    """The initial state of a run (jittable; `jax.eval_shape` of it gives the layout)."""
+    model = build_model(config)
+    d = config.data
+    variables = model.init({"params": rng}, jnp.zeros((1, d.resolution, d.resolution, d.channels)),
+                           train=False)
+    o = config.optimizer
+    tx = optax.adamw(learning_rate_schedule(config), b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
+    return ClassifierState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                                  batch_stats=variables.get("batch_stats", {}))
+
+
+def augment(key: jax.Array, images: jax.Array, *, max_shift: int,
+            horizontal_flip: bool) -> jax.Array:
+    """Random translations (and mirror images) of a batch, made on device.
+
+    Each image `(N, H, W, C)` is shifted by its own (dy, dx), uniform in
+    [-max_shift, max_shift]^2; pixels shifted in are -1 (the background of
+    MNIST-like data in [-1, 1]). With `horizontal_flip` each image is also mirrored
+    left-right with probability 1/2 (for clothes, not digits).
+    """
+    n, h, w, c = images.shape
+    shift_key, flip_key = jax.random.split(key)
+    if max_shift:
+        s = max_shift
+        padded = jnp.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), constant_values=-1.0)
+        corners = jax.random.randint(shift_key, (n, 2), 0, 2 * s + 1)
+        images = jax.vmap(lambda img, yx: jax.lax.dynamic_slice(img, (yx[0], yx[1], 0), (h, w, c)))(
+            padded, corners)
+    if horizontal_flip:
+        flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
+        images = jnp.where(flip, images[:, :, ::-1], images)
+    return images
+
+
+def make_train_step(config: ml_collections.ConfigDict):
+    """`(state, batch) -> (state, metrics)`; the randomness of step s is
+    `fold_in(PRNGKey(seed + 1), s)`, so a resumed run repeats it exactly."""
+    step_key = jax.random.PRNGKey(config.seed + 1)
+    schedule = learning_rate_schedule(config)
+
+    def train_step(state: ClassifierState, batch: dict) -> tuple[ClassifierState, dict]:
+        augment_key, dropout_key = jax.random.split(jax.random.fold_in(step_key, state.step))
+        images = augment(augment_key, batch["image"], max_shift=config.augment.max_shift,
+                         horizontal_flip=config.augment.horizontal_flip)
+
+        def loss_fn(params):
+            (logits, _), updates = state.apply_fn(
+                {"params": params, "batch_stats": state.batch_stats}, images, train=True,
+                rngs={"dropout": dropout_key}, mutable=["batch_stats"])
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+            return loss, (logits, updates.get("batch_stats", {}))
+
+        (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        metrics = {"train_loss": loss,
+                   "train_accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+                   "learning_rate": schedule(state.step)}
+        return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
+
+    return train_step
+
+
+class EvalSplit:
+    """A whole evaluation split in memory: `images` float32 (N, R, R, C) in [-1, 1] and
+    `labels` int32 (N,), read once through the training pipeline's preprocessing."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        d = config.data
+        source = image_data.tfds_source(d.name, split=d.eval_split, data_dir=d.data_dir or None)
+        # Batches of one example over one epoch: every example exactly once, none dropped
+        # (the order is shuffled, which a sum over the split does not see).
+        loader = image_data.make_image_loader(source, global_batch_size=1, resolution=d.resolution,
+                                              channels=d.channels, seed=config.seed, num_epochs=1)
+        examples = list(loader)
+        self.images = np.concatenate([e["image"] for e in examples])
+        self.labels = np.concatenate([e["label"] for e in examples])
+
+
+def make_evaluate(mesh: Mesh, batch_size: int):
+    """`(state, split) -> {test_loss, test_accuracy, num_test}`: the mean cross
+    entropy and accuracy over every test example, in sharded batches of `batch_size`
+    (the last one padded and masked)."""
+    data_sharding = NamedSharding(mesh, P("data"))
+
+    @jax.jit
+    def sums(state, images, labels, mask):
+        logits, _ = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
+                                   images, train=False)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        correct = jnp.argmax(logits, -1) == labels
+        return jnp.sum(jnp.where(mask, loss, 0.0)), jnp.sum(correct & mask)
+
+    def put(array):
+        # Every process holds the whole split, so each can fill any shard.
+        return jax.make_array_from_callback(array.shape, data_sharding, lambda idx: array[idx])
+
+    def evaluate(state: ClassifierState, split: EvalSplit) -> dict:
+        n = len(split.labels)
+        total_loss, total_correct = 0.0, 0
+        for start in range(0, n, batch_size):
+            images = split.images[start:start + batch_size]
+            labels = split.labels[start:start + batch_size]
+            mask = np.ones(len(labels), bool)
+            pad = batch_size - len(labels)
+            if pad:
+                images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
+                labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
+                mask = np.concatenate([mask, np.zeros(pad, bool)])
+            loss, correct = jax.device_get(sums(state, put(images), put(labels), put(mask)))
+            total_loss += float(loss)
+            total_correct += int(correct)
+        return {"test_loss": total_loss / n, "test_accuracy": total_correct / n, "num_test": n}
+
+    return evaluate
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    saved_path = workdir / "config.json"
+    if not saved_path.exists():
+        return
+    saved = _flatten(json.loads(saved_path.read_text()))
+    now = _flatten(json.loads(config.to_json_best_effort()))
+    changed = sorted(k for k in set(saved) | set(now)
+                     if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)
+    if changed:
+        raise ConfigError(
+            f"{workdir} holds a classifier run with another config; these keys differ: "
+            + ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in changed)
+            + ". Use a new --workdir, or the original values to resume.")
+
+
+def _every(step: int, every: int, num_steps: int) -> bool:
+    return step >= num_steps or bool(every and step % every == 0)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Trains the classifier that `config` describes, leaving everything in `workdir`.
+
+    workdir gets `config.json`, `metrics.jsonl` (train_loss, train_accuracy and
+    learning_rate every `log_every` steps; test_loss and test_accuracy every
+    `eval_every` steps), `tensorboard/`, `checkpoints/` and, at the end, `eval.json`.
+
+    Returns:
+      The final evaluation (the contents of eval.json): test_accuracy, test_loss,
+      num_test (the whole `data.eval_split`), step, and the last training metrics.
+    Raises:
+      ConfigError: a config value that cannot work, before compiling.
+      FloatingPointError: the training loss became NaN/inf (names the step).
+    """
+    validate(config)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    is_main = jax.process_index() == 0
+    _check_resumable(config, workdir)
+
+    devices = np.array(jax.devices())
+    mesh = Mesh(devices, ("data",))
+    data_sharding = NamedSharding(mesh, P("data"))
+    replicated = NamedSharding(mesh, P())
+    for key in ("batch_size", "eval_batch_size"):
+        _require(config[key] % len(devices) == 0, key,
+                 f"{config[key]} does not split over {len(devices)} devices.")
+
+    inp = PipelineInput(config, config.batch_size)
+    eval_split = EvalSplit(config)
+    init_fn = jax.jit(lambda rng: create_state(config, rng), out_shardings=replicated)
+    rng = jax.random.PRNGKey(config.seed)
+    ckpts = RunCheckpoints(workdir / "checkpoints")
+    start = ckpts.latest_step()
+    if start is None:
+        state, start = init_fn(rng), 0
+    else:
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+            jax.eval_shape(init_fn, rng))
+        state, input_state = ckpts.restore(start, abstract)
+        inp.set_state(input_state["iterator"])
+        print(f"Resumed from {ckpts.directory}/{start}.")
+    if is_main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+
+    train_step = jax.jit(make_train_step(config), donate_argnums=0)
+    evaluate = make_evaluate(mesh, config.eval_batch_size)
+    writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
+    progress = None
+    if config.progress_bar and is_main:
+        from tqdm import tqdm
+        progress = tqdm(total=config.num_steps, initial=start, unit="step", dynamic_ncols=True,
+                        mininterval=1.0, file=sys.stderr)
+
+    pending, last_logged, step, result = [], {}, start, None
+    try:
+        while step < config.num_steps:
+            batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+                     for k, v in inp.next().items()}
+            state, metrics = train_step(state, batch)
+            pending.append(metrics)
+            step += 1
+            if progress is not None:
+                progress.update(1)
+            if _every(step, config.log_every, config.num_steps):
+                history = jax.device_get(pending)
+                pending = []
+                losses = np.array([m["train_loss"] for m in history])
+                if not np.all(np.isfinite(losses)):
+                    bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+                    raise FloatingPointError(
+                        f"Step {step - len(history) + bad + 1}: train_loss is {losses[bad]}. "
+                        f"Training stopped; the last checkpoint is in {ckpts.directory}.")
+                last_logged = {k: float(np.mean([m[k] for m in history])) for k in history[0]}
+                writer.write_scalars(step, last_logged)
+                if progress is not None:
+                    progress.set_postfix({k: f"{v:.4f}" for k, v in last_logged.items()
+                                          if k != "learning_rate"}, refresh=False)
+            if _every(step, config.eval_every, config.num_steps):
+                result = evaluate(state, eval_split)
+                writer.write_scalars(step, {k: result[k] for k in ("test_loss", "test_accuracy")})
+            if _every(step, config.checkpoint_every, config.num_steps):
+                ckpts.save(step, state, {"iterator": inp.get_state()})
+    finally:
+        if progress is not None:
+            progress.close()
+        ckpts.close()
+        writer.flush()
+
+    if result is None:  # a finished run, rerun
+        result = evaluate(state, eval_split)
+    result = {**result, "step": int(jax.device_get(state.step)), "num_steps": config.num_steps,
+              "dataset": config.data.name, "eval_split": config.data.eval_split,
+              "final_train_metrics": last_logged}
+    if is_main:
+        (workdir / "eval.json").write_text(json.dumps(result, indent=2))
+    writer.close()
+    return result
