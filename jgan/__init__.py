@@ -9,7 +9,7 @@ The public pieces, re-exported here:
   families     adversarial_game (unconditional GANs)
   models       MLP and DCGAN networks
   data         2-D mixtures, TFDS and image-folder pipelines
-  eval         mode statistics
+  eval         FID, KID, IS, precision/recall, classifier metrics, Stacked MNIST, probes
 """
 from jgan import constraints, losses, penalties
 from jgan.families import adversarial_game

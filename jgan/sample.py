@@ -9,17 +9,15 @@ the output is a scatter plot of `--num` samples over the modes.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from jgan.train import builders, writers
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.train import writers
+from jgan.train.runs import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of samples (grid cells).")
@@ -28,29 +26,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent samples.")
 _INTERPOLATE = flags.DEFINE_bool("interpolate", False, "Draw latent interpolation strips.")
 _INTERPOLATION_STEPS = flags.DEFINE_integer("interpolation_steps", 8, "Images per strip.")
 _NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator even if EMA weights exist.")
-
-
-def load_run(workdir: str | Path):
-    """(config, game, state) of the latest checkpoint in `workdir`."""
-    workdir = Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {workdir} a jgan run's workdir?")
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-    ckpts = RunCheckpoints(workdir / "checkpoints")
-    step = ckpts.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}.")
-    game = builders.build_game(config)
-    if config.data.kind == "mixture":
-        example = {"image": jnp.zeros((1, 2), jnp.float32)}
-    else:
-        example = {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
-                                        config.data.channels), jnp.float32)}
-    abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example)
-    state = ckpts.restore_state(step, abstract)
-    ckpts.close()
-    return config, game, state
 
 
 def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:

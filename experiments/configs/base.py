@@ -5,6 +5,8 @@ or of the wrong type fail while flags are parsed, before anything compiles.
 """
 import ml_collections
 
+from jgan.eval.suite import default_eval_config
+
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -59,4 +61,8 @@ def base_config() -> ml_collections.ConfigDict:
         o.b2 = 0.999
         o.clip_weights = 0.0
         c.optimizer[team] = o
+
+    # Metrics of generated samples (jgan.eval.suite): during training every `eval.every`
+    # steps (0 = only at the end), into metrics.jsonl, TensorBoard and eval.json.
+    c.eval = default_eval_config()
     return c

@@ -37,9 +37,10 @@ from jgan.eval.probe import encode_source, knn_accuracy, linear_probe, probe_enc
 from jgan.eval.protocol import protocol_record
 from jgan.eval.reference_stats import load_or_compute_reference_stats, reference_stats_path
 from jgan.eval.stacked_mnist import histogram_statistics, mode_histogram, stacked_mnist_modes
+from jgan.eval.suite import METRICS, EvalError, EvalSettings, Evaluator
 
 __all__ = [
-    "RESIZE_METHODS", "GaussianStats",
+    "METRICS", "RESIZE_METHODS", "EvalError", "EvalSettings", "Evaluator", "GaussianStats",
     "InceptionFeatures", "InceptionV3", "InceptionWeights", "InceptionWeightsError",
     "class_histogram", "classifier_frechet_distance", "conditional_accuracy",
     "density_coverage", "encode_source", "fid", "frechet_distance", "histogram_statistics",

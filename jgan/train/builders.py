@@ -66,6 +66,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
     if config.game.ema_decay is not None:
         _require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
+    if config.get("eval") is not None and config.eval.metrics:
+        from jgan.eval import suite
+        _require(config.eval.every >= 0, "eval.every", "must be >= 0 (0 = only at the end).")
+        try:  # builds nothing heavy: checks names, counts and the classifier's path
+            suite.Evaluator(suite.EvalSettings.from_config(config))
+        except suite.EvalError as e:
+            raise ConfigError(f"config.eval: {e}") from None
 
 
 def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:

@@ -7,6 +7,7 @@ at any point (SIGTERM included) and the same command resumes it exactly.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sys
@@ -18,6 +19,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.steps import make_step
 from jgan.train import builders, writers
@@ -77,8 +79,10 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
     if any(now.get(f"optimizer.{team}.schedule", "constant") != "constant"
            for team in ("generator", "discriminator")):
         resumable.discard("num_steps")  # the learning-rate schedule depends on it
+    # What is measured may change on resume; what is trained may not.
     changed = sorted(k for k in set(saved) | set(now)
-                     if saved.get(k) != now.get(k) and k not in resumable)
+                     if saved.get(k) != now.get(k) and k not in resumable
+                     and not k.startswith("eval.") and k != "task")
     if changed:
         raise builders.ConfigError(
             f"{workdir} holds a run with another config; these keys differ: "
@@ -88,8 +92,9 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 def _events(step: int, config) -> set[str]:
     events = set()
+    eval_every = config.eval.every if config.eval.metrics else 0
     for name, every in (("log", config.log_every), ("sample", config.sample_every),
-                        ("checkpoint", config.checkpoint_every)):
+                        ("checkpoint", config.checkpoint_every), ("eval", eval_every)):
         if every and step % every == 0:
             events.add(name)
     if step >= config.num_steps:
@@ -99,7 +104,8 @@ def _events(step: int, config) -> set[str]:
 
 def _chunk_length(step: int, config, steps_per_call: int) -> int:
     n = min(steps_per_call, config.num_steps - step)
-    for every in (config.log_every, config.sample_every, config.checkpoint_every):
+    eval_every = config.eval.every if config.eval.metrics else 0
+    for every in (config.log_every, config.sample_every, config.checkpoint_every, eval_every):
         if every:
             n = min(n, every - step % every)
     return max(n, 1)
@@ -184,6 +190,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         return game.bind(state, train=False, rng=sample_key, use_ema=use_ema)("generator", z)
 
     fixed_z = jax.random.normal(sample_key, (config.num_sample_images, latent_dim))
+    evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
+                 if config.eval.metrics else None)
+
+    def eval_batches(state):
+        # The same latents at every evaluation, so successive numbers differ only by G.
+        key = jax.random.fold_in(rng, 4)
+        for i in itertools.count():
+            z = jax.random.normal(jax.random.fold_in(key, i), (evaluator.settings.batch_size,
+                                                               latent_dim))
+            yield np.asarray(jax.device_get(generate(state, z)))
     writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
 
     def write_samples(state, step):
@@ -259,6 +275,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                                               if k in last_logged}, refresh=False)
                 if "sample" in events:
                     write_samples(state, step)
+                if "eval" in events and step < config.num_steps:  # the last one is final
+                    writer.write_scalars(step, suite.scalar_summary(
+                        evaluator.evaluate(eval_batches(state))))
                 if "checkpoint" in events:
                     input_state = ({"kind": "mixture"} if isinstance(inp, MixtureInput)
                                    else {"iterator": inp.get_state()})
@@ -282,6 +301,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         raise SystemExit(128 + signal.SIGTERM)
 
     result = evaluate(config, state, inp, workdir, generate, last_logged)
+    if evaluator is not None:
+        result["metrics"] = evaluator.evaluate(eval_batches(state))
+        writer.write_scalars(step, suite.scalar_summary(result["metrics"]))
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
@@ -289,7 +311,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
 
 def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> dict:
-    """Final evaluation: mode coverage for mixtures; the last logged metrics otherwise."""
+    """Final evaluation: mode coverage for mixtures and the last logged metrics.
+
+    The metrics that `config.eval.metrics` names are added by the caller under "metrics".
+    """
     result = {"step": int(jax.device_get(state.step)),
               "ema": config.game.ema_decay is not None,
               "final_metrics": last_logged}

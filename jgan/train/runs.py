@@ -1,0 +1,35 @@
+"""Reopening a finished or running GAN run from its workdir."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jgan.train import builders
+from jgan.train.checkpoint import RunCheckpoints
+
+
+def load_run(workdir: str | Path):
+    """(config, game, state) of the latest checkpoint in `workdir`."""
+    workdir = Path(workdir)
+    config_path = workdir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: is {workdir} a jgan run's workdir?")
+    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    ckpts = RunCheckpoints(workdir / "checkpoints")
+    step = ckpts.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}.")
+    game = builders.build_game(config)
+    if config.data.kind == "mixture":
+        example = {"image": jnp.zeros((1, 2), jnp.float32)}
+    else:
+        example = {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
+                                        config.data.channels), jnp.float32)}
+    abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example)
+    state = ckpts.restore_state(step, abstract)
+    ckpts.close()
+    return config, game, state
