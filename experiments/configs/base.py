@@ -43,14 +43,18 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.game = ml_collections.ConfigDict()
     c.game.loss_type = "non_saturating"
-    c.game.update_rule = "alternating"
-    c.game.d_steps = 1
+    c.game.update_rule = "alternating"  # alternating | simultaneous | extragradient | optimistic
+    c.game.d_steps = 1           # discriminator updates per step (alternating only)
+    c.game.unroll_steps = 0      # Unrolled GAN: G's loss through k differentiable D updates
+    c.game.pack = 1              # PacGAN: D judges packs of this many samples
     c.game.gradient_penalty_weight = 0.0
     c.game.gradient_penalty_one_sided = False
     c.game.r1_gamma = 0.0
     c.game.r2_gamma = 0.0
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
 
+    # One optimizer per team: different learning rates for the two are TTUR (Heusel et
+    # al. 2017). update_rule="optimistic" turns both into their optimistic variants.
     c.optimizer = ml_collections.ConfigDict()
     for team in ("generator", "discriminator"):
         o = ml_collections.ConfigDict()

@@ -1,18 +1,19 @@
 """The unconditional adversarial game: G maps noise to data, D tells real from fake.
 
 One family covers the minimax, non-saturating, Wasserstein, hinge and least-squares
-games, with optional gradient penalties (WGAN-GP, R1, R2): it is a pair of loss
-functions for the shared step machinery in `jgan.steps`.
+games, with optional gradient penalties (WGAN-GP, R1, R2) and PacGAN packing: it is a
+pair of loss functions for the shared step machinery in `jgan.steps`.
 """
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import optax
 
 from jgan import losses, penalties
 from jgan.game import Game, Metrics, Networks
+from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
@@ -53,13 +54,17 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
                      gradient_penalty_one_sided: bool = False,
                      gradient_penalty_target: float = 1.0,
                      r1_gamma: float = 0.0, r2_gamma: float = 0.0,
-                     ema_decay: float | None = None, data_key: str = "image") -> Game:
+                     ema_decay: float | None = None, data_key: str = "image",
+                     pack: int = 1) -> Game:
     """A `Game` for an unconditional GAN.
 
     Discriminator loss: `losses.discriminator_loss(loss_type)` on D(x) and D(G(z)),
       + gradient_penalty_weight * GP (on interpolates)
       + r1_gamma / 2 * R1 (on real data) + r2_gamma / 2 * R2 (on fakes).
     Generator loss: `losses.generator_loss(loss_type)` on D(G(z)).
+    With `pack = m > 1` (PacGAN, Lin et al. 2018) D judges packs of m samples, m real
+    or m generated (`jgan.models.packing`): the logits are `[B / m]`, and the gradient
+    penalties are taken per pack, on D's packed input.
 
     Args:
       generator: module `z [B, latent_dim] -> x [B, ...]`, networks named "generator".
@@ -72,38 +77,62 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
       r1_gamma, r2_gamma: weights of the R1 / R2 penalties; 0 disables.
       ema_decay: decay of the generator's EMA weights, or None.
       data_key: key of the real data in a batch.
+      pack: m, samples per discriminator input (PacGAN); the discriminator network,
+        still named "discriminator", becomes `PackedDiscriminator(discriminator, m)`, and
+        every batch the losses see must hold a multiple of m examples.
     Returns:
       The game, ready for `jgan.steps.make_step`.
     """
     losses.check_loss_type(loss_type)
+    if pack < 1:
+        raise ValueError(f"pack must be >= 1, got {pack}.")
+    if pack > 1:
+        discriminator = PackedDiscriminator(discriminator=discriminator, pack=pack)
 
-    def real_data(batch):
+    def batch_data(batch):
         if data_key not in batch:
             raise KeyError(f"The batch has no {data_key!r}; it has {sorted(batch)}.")
         return batch[data_key]
 
+    def real_data(batch):
+        real = batch_data(batch)
+        if real.shape[0] % pack:
+            raise ValueError(f"A batch of {real.shape[0]} examples does not split into "
+                             f"PacGAN packs of pack={pack}.")
+        return real
+
     def discriminator_loss(nets: Networks, batch, rng):
         real = real_data(batch)
         z_rng, gp_rng = jax.random.split(rng)
-        fake = jax.lax.stop_gradient(nets(GENERATOR, sample_latent(z_rng, real.shape[0], latent_dim)))
+        # No stop_gradient on the fakes: the step rules differentiate this loss with
+        # respect to D's params only, and the unrolled generator loss (jgan.unrolled)
+        # needs the gradient of D's update with respect to G's params through them.
+        fake = nets(GENERATOR, sample_latent(z_rng, real.shape[0], latent_dim))
         real_logits = nets(DISCRIMINATOR, real)
         fake_logits = nets(DISCRIMINATOR, fake)
         loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
                                          loss_type=loss_type)
         metrics = discriminator_metrics(real_logits, fake_logits, loss_type=loss_type)
         critic = lambda x: nets(DISCRIMINATOR, x, update_collections=False)
+        penalty_real, penalty_fake = real, fake
+        if pack > 1:
+            # D's examples are packs: penalize the gradient with respect to a whole pack.
+            critic = lambda p: nets(DISCRIMINATOR, unpack_samples(p, pack),
+                                    update_collections=False)
+            penalty_real, penalty_fake = pack_samples(real, pack), pack_samples(fake, pack)
         if gradient_penalty_weight:
-            gp = penalties.gradient_penalty(critic, real=real, fake=fake, rng=gp_rng,
+            gp = penalties.gradient_penalty(critic, real=penalty_real, fake=penalty_fake,
+                                            rng=gp_rng,
                                             target=gradient_penalty_target,
                                             one_sided=gradient_penalty_one_sided)
             loss += gradient_penalty_weight * gp
             metrics["gradient_penalty"] = gp
         if r1_gamma:
-            r1 = penalties.r1_penalty(critic, real=real)
+            r1 = penalties.r1_penalty(critic, real=penalty_real)
             loss += 0.5 * r1_gamma * r1
             metrics["r1_penalty"] = r1
         if r2_gamma:
-            r2 = penalties.r2_penalty(critic, fake=fake)
+            r2 = penalties.r2_penalty(critic, fake=penalty_fake)
             loss += 0.5 * r2_gamma * r2
             metrics["r2_penalty"] = r2
         return loss, metrics
@@ -115,7 +144,7 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
 
     def example_inputs(batch):
         return {GENERATOR: (jnp.zeros((1, latent_dim), jnp.float32),),
-                DISCRIMINATOR: (jnp.zeros((1,) + real_data(batch).shape[1:], jnp.float32),)}
+                DISCRIMINATOR: (jnp.zeros((pack,) + batch_data(batch).shape[1:], jnp.float32),)}
 
     return Game(generator_team={GENERATOR: generator},
                 discriminator_team={DISCRIMINATOR: discriminator},

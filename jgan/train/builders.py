@@ -21,6 +21,11 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear_decay")
 
 
+# Keys added after runs were saved, with the values that reproduce those runs: a saved
+# config.json without them reads as having these (jgan.train.runs, resuming).
+KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1}
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
 
@@ -43,8 +48,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"{config.game.update_rule!r} is not one of {UPDATE_RULES}.")
     _require(config.game.d_steps >= 1, "game.d_steps", "must be >= 1.")
     _require(config.game.update_rule == "alternating" or config.game.d_steps == 1,
-             "game.d_steps", "simultaneous updates take exactly one discriminator step.")
+             "game.d_steps", f"{config.game.update_rule} updates take exactly one "
+             "discriminator step.")
+    _require(config.game.unroll_steps >= 0, "game.unroll_steps", "must be >= 0.")
+    _require(config.game.pack >= 1, "game.pack", "must be >= 1.")
     _require(config.batch_size >= 1, "batch_size", "must be >= 1.")
+    _require(config.batch_size % config.game.pack == 0, "game.pack",
+             f"batch_size={config.batch_size} does not split into PacGAN packs of "
+             f"{config.game.pack}.")
     _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
     if config.data.kind == "stacked_mnist":
         _require(config.data.channels == 3, "data.channels",
@@ -75,18 +86,43 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.eval: {e}") from None
 
 
-def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+def optimizer_updates_per_step(game: ml_collections.ConfigDict) -> tuple[int, int]:
+    """(generator, discriminator) optimizer updates per training step of `game.update_rule`:
+    extragradient counts its extrapolation, alternating its `d_steps`."""
+    if game.update_rule == "extragradient":
+        return 2, 2
+    return 1, game.d_steps if game.update_rule == "alternating" else 1
+
+
+def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int, *,
+                    optimistic: bool = False) -> optax.GradientTransformation:
     """optax optimizer from `{name, learning_rate, schedule, b1, b2, clip_weights}`.
 
     `schedule`: "constant", or "linear_decay" from `learning_rate` to 0 over the last
-    half of `num_steps` (a team's optimizer counts its own updates).
+    half of `num_steps` (the number of updates this optimizer makes: a team's optimizer
+    counts its own updates).
+    `optimistic`: the optimistic variant for `update_rule="optimistic"` (Daskalakis et al.
+    2018), u_t -> 2 u_t - u_{t-1} on the optimizer's update u: `optax.
+    optimistic_gradient_descent` for sgd (OGD), `optax.optimistic_adam_v2` without
+    Nesterov for adam (the paper's Optimistic Adam), the same on RMSProp's scaling.
+    Each team has its own optimizer, so two learning rates (TTUR, Heusel et al. 2017)
+    are `optimizer.generator.learning_rate` and `optimizer.discriminator.learning_rate`.
     """
     lr = opt.learning_rate
     if opt.schedule == "linear_decay":
         half = max(num_steps // 2, 1)
         lr = optax.join_schedules([optax.constant_schedule(opt.learning_rate),
                                    optax.linear_schedule(opt.learning_rate, 0.0, half)], [half])
-    if opt.name == "adam":
+    if optimistic:
+        if opt.name == "adam":
+            tx = optax.optimistic_adam_v2(lr, alpha=1.0, beta=1.0, b1=opt.b1, b2=opt.b2,
+                                          nesterov=False)
+        elif opt.name == "rmsprop":
+            tx = optax.chain(optax.scale_by_rms(), optax.scale_by_optimistic_gradient(),
+                             optax.scale_by_learning_rate(lr))
+        else:
+            tx = optax.optimistic_gradient_descent(lr)
+    elif opt.name == "adam":
         tx = optax.adam(lr, b1=opt.b1, b2=opt.b2)
     elif opt.name == "rmsprop":
         tx = optax.rmsprop(lr)
@@ -113,12 +149,17 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of an unconditional GAN run."""
     generator, discriminator = build_networks(config)
     g = config.game
+    g_updates, d_updates = optimizer_updates_per_step(g)
+    optimistic = g.update_rule == "optimistic"
+    pack = g.get("pack", KEYS_ADDED_LATER["game.pack"])
     return adversarial_game(
         generator=generator, discriminator=discriminator, latent_dim=config.model.latent_dim,
         loss_type=g.loss_type,
-        generator_optimizer=build_optimizer(config.optimizer.generator, config.num_steps),
+        generator_optimizer=build_optimizer(config.optimizer.generator,
+                                            config.num_steps * g_updates, optimistic=optimistic),
         discriminator_optimizer=build_optimizer(config.optimizer.discriminator,
-                                                config.num_steps * g.d_steps),
+                                                config.num_steps * d_updates,
+                                                optimistic=optimistic),
         gradient_penalty_weight=g.gradient_penalty_weight,
         gradient_penalty_one_sided=g.gradient_penalty_one_sided,
-        r1_gamma=g.r1_gamma, r2_gamma=g.r2_gamma, ema_decay=g.ema_decay)
+        r1_gamma=g.r1_gamma, r2_gamma=g.r2_gamma, ema_decay=g.ema_decay, pack=pack)

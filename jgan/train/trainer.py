@@ -73,7 +73,7 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
     saved_path = workdir / "config.json"
     if not saved_path.exists():
         return
-    saved = _flatten(json.loads(saved_path.read_text()))
+    saved = {**builders.KEYS_ADDED_LATER, **_flatten(json.loads(saved_path.read_text()))}
     now = _flatten(json.loads(config.to_json_best_effort()))
     resumable = set(RESUMABLE_CHANGES)
     if any(now.get(f"optimizer.{team}.schedule", "constant") != "constant"
@@ -139,7 +139,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     inp = build_input(config)
     game = builders.build_game(config)
-    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps)
+    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps,
+                        unroll_steps=config.game.unroll_steps)
 
     example = inp.example_batch()
     init_fn = jax.jit(game.init, out_shardings=replicated)
