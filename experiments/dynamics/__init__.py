@@ -1,0 +1,1 @@
+"""Scripts of the training-dynamics lab (docs/dynamics.md)."""

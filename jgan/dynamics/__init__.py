@@ -1,0 +1,58 @@
+"""Training dynamics on games small enough to solve by hand (the training-dynamics lab)."""
+from jgan.dynamics.bilinear import (
+                                    BILINEAR_RULES,
+                                    Scalar,
+                                    bilinear_game,
+                                    bilinear_trajectory,
+                                    distance_to_equilibrium,
+)
+from jgan.dynamics.optimal_discriminator import (
+    DiscriminatorError,
+    DiscriminatorFit,
+    MixtureGenerator,
+    QuadratureGrid,
+    discriminator_error,
+    frozen_generator_game,
+    game_value,
+    grid_mass,
+    jensen_shannon_divergence,
+    mixture_log_density,
+    optimal_discriminator,
+    optimal_discriminator_logit,
+    train_discriminator_for_fixed_generator,
+)
+from jgan.dynamics.saturation import (
+    GeneratorGradients,
+    SaturationTrace,
+    generator_gradient_norms,
+    non_saturating_logit_derivative,
+    saturating_logit_derivative,
+    saturation_run,
+)
+
+__all__ = [
+    "BILINEAR_RULES",
+    "DiscriminatorError",
+    "DiscriminatorFit",
+    "GeneratorGradients",
+    "MixtureGenerator",
+    "QuadratureGrid",
+    "SaturationTrace",
+    "Scalar",
+    "bilinear_game",
+    "bilinear_trajectory",
+    "discriminator_error",
+    "distance_to_equilibrium",
+    "frozen_generator_game",
+    "game_value",
+    "generator_gradient_norms",
+    "grid_mass",
+    "jensen_shannon_divergence",
+    "mixture_log_density",
+    "non_saturating_logit_derivative",
+    "optimal_discriminator",
+    "optimal_discriminator_logit",
+    "saturating_logit_derivative",
+    "saturation_run",
+    "train_discriminator_for_fixed_generator",
+]
