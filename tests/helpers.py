@@ -1,12 +1,24 @@
 """Paths and small utilities shared by the tests."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_TFDS = REPO_ROOT.parent / "shared" / "data" / "tfds"
+CONFIGS = REPO_ROOT / "experiments" / "configs"
+
+
+def load_config(name: str, arg: str = "runlocal"):
+    """`experiments/configs/NAME.py`'s `get_config(arg)`, without a progress bar."""
+    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    config.progress_bar = False
+    return config
 
 
 def require_shared_tfds() -> str:

@@ -2,7 +2,6 @@
 loading, and the classifier-based metrics."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,18 +24,8 @@ from jgan.eval.classifier import (
 from jgan.models import DigitClassifier
 from jgan.train import classifier_trainer
 from jgan.train.builders import ConfigError
-from tests.helpers import REPO_ROOT, require_shared_tfds
+from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
 
-CONFIGS = REPO_ROOT / "experiments" / "configs"
-
-
-def load_config(name: str, arg: str = "runlocal"):
-    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg)
-    config.progress_bar = False
-    return config
 
 
 def read_metrics(workdir) -> list[dict]:

@@ -11,8 +11,8 @@ import pytest
 from jgan.eval import suite
 from jgan.eval.runs import evaluate_run
 from jgan.train import builders, trainer
-from tests.helpers import REPO_ROOT, require_shared_fid_weights, require_shared_tfds
-from tests.test_experiments import load_config, read_metrics
+from tests.helpers import REPO_ROOT, load_config, require_shared_fid_weights, require_shared_tfds
+from tests.test_experiments import read_metrics
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """End-to-end runs of every experiment config's small variant, resume, and failures."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,18 +17,8 @@ from PIL import Image
 
 from jgan.sample import draw, load_run
 from jgan.train import builders, trainer
-from tests.helpers import REPO_ROOT, require_shared_tfds
+from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
 
-CONFIGS = REPO_ROOT / "experiments" / "configs"
-
-
-def load_config(name: str, arg: str = "runlocal"):
-    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg)
-    config.progress_bar = False
-    return config
 
 
 def read_metrics(workdir: Path) -> list[dict]:

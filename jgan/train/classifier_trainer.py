@@ -29,6 +29,7 @@ from jgan.train import writers
 from jgan.train.builders import ConfigError
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import PipelineInput
+from jgan.train.resume import check_resumable
 
 TASK = "classifier"
 SCHEDULES = ("cosine", "constant")
@@ -208,29 +209,8 @@ def make_evaluate(mesh: Mesh, batch_size: int):
     return evaluate
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
-    saved_path = workdir / "config.json"
-    if not saved_path.exists():
-        return
-    saved = _flatten(json.loads(saved_path.read_text()))
-    now = _flatten(json.loads(config.to_json_best_effort()))
-    changed = sorted(k for k in set(saved) | set(now)
-                     if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)
-    if changed:
-        raise ConfigError(
-            f"{workdir} holds a classifier run with another config; these keys differ: "
-            + ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in changed)
-            + ". Use a new --workdir, or the original values to resume.")
+    check_resumable(config, workdir, resumable=RESUMABLE_CHANGES, what="classifier run")
 
 
 def _every(step: int, every: int, num_steps: int) -> bool:

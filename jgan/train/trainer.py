@@ -25,6 +25,7 @@ from jgan.steps import make_step
 from jgan.train import builders, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input
+from jgan.train.resume import check_resumable
 
 LOSS_KEYS = ("d_loss", "g_loss")
 # Config keys a resumed run may change: how long and how often, not what is trained.
@@ -59,35 +60,13 @@ class _StopRequested:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
-    saved_path = workdir / "config.json"
-    if not saved_path.exists():
-        return
-    saved = {**builders.KEYS_ADDED_LATER, **_flatten(json.loads(saved_path.read_text()))}
-    now = _flatten(json.loads(config.to_json_best_effort()))
     resumable = set(RESUMABLE_CHANGES)
-    if any(now.get(f"optimizer.{team}.schedule", "constant") != "constant"
-           for team in ("generator", "discriminator")):
+    if any(config.optimizer[team].schedule != "constant" for team in ("generator", "discriminator")):
         resumable.discard("num_steps")  # the learning-rate schedule depends on it
     # What is measured may change on resume; what is trained may not.
-    changed = sorted(k for k in set(saved) | set(now)
-                     if saved.get(k) != now.get(k) and k not in resumable
-                     and not k.startswith("eval.") and k != "task")
-    if changed:
-        raise builders.ConfigError(
-            f"{workdir} holds a run with another config; these keys differ: "
-            + ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in changed)
-            + ". Use a new --workdir, or the original values to resume.")
+    check_resumable(config, workdir, resumable=resumable | {"task"}, ignored_prefixes=("eval.",),
+                    defaults=builders.KEYS_ADDED_LATER)
 
 
 def _events(step: int, config) -> set[str]:
