@@ -31,5 +31,7 @@ setup(
         "matplotlib",
         "tqdm",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    # prdc: Naeem et al.'s reference implementation of precision/recall/density/coverage,
+    # which tests/test_precision_recall.py checks jgan's against.
+    extras_require={"test": ["pytest", "pytest-xdist", "prdc"]},
 )
