@@ -7,6 +7,10 @@ from experiments.configs.classifier_base import classifier_config
 
 
 def get_config(arg: str = ""):
-    c = classifier_config(dataset="fashion_mnist", num_steps=3000, runlocal="runlocal" in arg)
+    c = classifier_config(dataset="fashion_mnist", num_steps=5000, runlocal="runlocal" in arg)
     c.augment.horizontal_flip = True
+    if "runlocal" not in arg:
+        # Width 32 and 3,000 steps reached 91.3% (short of the 92% target); clothes need
+        # more capacity than digits.
+        c.model.width = 64
     return c
