@@ -64,7 +64,7 @@ if ARGS is not None and ARGS.xla_flags:
 import jax
 import numpy as np
 
-from benchmarks.inception_reference import reference_model_path
+from inception_reference import reference_model_path  # the script's own folder
 from jgan.eval.features import InceptionFeatures
 from jgan.eval.inception_weights import load_inception_weights
 
