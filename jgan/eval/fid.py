@@ -27,13 +27,30 @@ SINGULAR_OFFSET = 1e-6
 IMAGINARY_TOLERANCE = 1e-3
 
 
-def _as_features(features, name: str = "features") -> np.ndarray:
+def _checked(features, name: str) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2:
         raise ValueError(f"{name} must be [N, D], got shape {features.shape}.")
     if not np.all(np.isfinite(features)):
         raise ValueError(f"{name} contains NaN or infinite values.")
-    return features.astype(np.float64, copy=False)
+    return features
+
+
+def _as_features(features, name: str = "features") -> np.ndarray:
+    return _checked(features, name).astype(np.float64, copy=False)
+
+
+def checked_feature_pair(a, b, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two feature sets `[N, D]`, `[M, D]` checked (2-D, finite, same D) and cast to one
+    dtype: float32 when both are float32 (as the reference codes compute), else float64.
+
+    `names` name the two arguments in error messages.
+    """
+    a, b = _checked(a, names[0]), _checked(b, names[1])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} has dimension {a.shape[1]}, {names[1]} {b.shape[1]}.")
+    dtype = np.float32 if a.dtype == b.dtype == np.float32 else np.float64
+    return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jgan.eval.fid import checked_feature_pair
+
 
 def _polynomial_kernel_sums(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Sums of k over the off-diagonal of K_xx, the off-diagonal of K_yy, and all of K_xy."""
@@ -49,16 +51,7 @@ def kernel_inception_distance(features_a, features_b, *, num_subsets: int = 100,
       dict with `mean` and `std` (population std over subsets) of MMD^2_u as floats,
       `num_subsets`, `subset_size` (the m used), `num_a`, `num_b`.
     """
-    a, b = np.asarray(features_a), np.asarray(features_b)
-    for name, value in (("features_a", a), ("features_b", b)):
-        if value.ndim != 2:
-            raise ValueError(f"{name} must be [N, D], got shape {value.shape}.")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} contains NaN or infinite values.")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"features_a has dimension {a.shape[1]}, features_b {b.shape[1]}.")
-    dtype = np.float32 if a.dtype == b.dtype == np.float32 else np.float64
-    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    a, b = checked_feature_pair(features_a, features_b, ("features_a", "features_b"))
     if num_subsets < 1:
         raise ValueError(f"num_subsets must be >= 1, got {num_subsets}.")
     m = min(int(subset_size), a.shape[0], b.shape[0])

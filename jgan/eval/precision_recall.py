@@ -18,21 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from jgan.eval.fid import checked_feature_pair
+
 DEFAULT_BATCH_SIZE = 1024
 
 
 def _check_sets(real, fake) -> tuple[np.ndarray, np.ndarray]:
-    real, fake = np.asarray(real), np.asarray(fake)
-    for name, value in (("real", real), ("fake", fake)):
-        if value.ndim != 2:
-            raise ValueError(f"{name} must be [N, D], got shape {value.shape}.")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} contains NaN or infinite values.")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"real has dimension {real.shape[1]}, fake {fake.shape[1]}.")
-    # float32 stays float32 (as in the reference code); anything else is computed in float64.
-    dtype = np.float32 if real.dtype == fake.dtype == np.float32 else np.float64
-    return real.astype(dtype, copy=False), fake.astype(dtype, copy=False)
+    return checked_feature_pair(real, fake, ("real", "fake"))
 
 
 def _check_k(name: str, k: int, num_points: int, set_name: str):

@@ -187,6 +187,7 @@ class Evaluator:
         self._weights_sha = None
         self._classifier = None
         self._real = {}
+        self._real_images = None
         self._check()
 
     # ----------------------------------------------------------------- set-up
@@ -247,6 +248,12 @@ class Evaluator:
         return any(m in ("kid", "pr") for m in self.settings.metrics)
 
     # ------------------------------------------------------------- real side
+    def real_images(self) -> np.ndarray:
+        """The reference images, read once (Inception and classifier metrics share them)."""
+        if self._real_images is None:
+            self._real_images = real_images(self.settings, self.settings.num_real)
+        return self._real_images
+
     def _reference_key(self) -> dict:
         s = self.settings
         return dict(dataset=s.dataset, split=s.split, resolution=s.resolution,
@@ -266,7 +273,7 @@ class Evaluator:
         def compute() -> GaussianStats:
             nonlocal features
             t = time.time()
-            features = self.inception(real_images(s, s.num_real))["pool3"]
+            features = self.inception(self.real_images())["pool3"]
             self._log(f"Inception features of {s.num_real} real images "
                       f"({s.dataset}/{s.split}) in {time.time() - t:.0f} s.")
             return GaussianStats.from_features(features)
@@ -288,7 +295,7 @@ class Evaluator:
 
     def real_classifier_features(self) -> np.ndarray:
         if "classifier" not in self._real:
-            _, feats = self.classifier.logits_and_features(real_images(self.settings, self.settings.num_real))
+            _, feats = self.classifier.logits_and_features(self.real_images())
             self._real["classifier"] = feats
         return self._real["classifier"]
 
