@@ -1,4 +1,5 @@
 """Config validation, optimizer building and the image-grid writer."""
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -68,3 +69,18 @@ def test_image_grid_layout():
     assert grid.shape == (2 * 3 + 1, 2 * 4 + 1, 1) and grid.dtype == np.uint8
     assert grid[1, 1, 0] == 0 and grid[1, 5, 0] == 128 and grid[4, 1, 0] == 255
     assert grid[0].max() == 0  # gaps are black
+
+
+def test_mlp_discriminator_widths_default_to_the_generators_and_can_differ():
+    from experiments.configs import mixture
+
+    config = mixture.get_config("grid,pacgan,runlocal")
+    generator, discriminator = builders.build_networks(config)
+    assert generator.hidden == discriminator.hidden == (32, 32)
+    config.model.discriminator_hidden = (64, 48, 16)
+    generator, discriminator = builders.build_networks(config)
+    assert generator.hidden == (32, 32) and discriminator.hidden == (64, 48, 16)
+    params = builders.build_game(config).init(
+        jax.random.PRNGKey(0), {"image": jnp.zeros((config.batch_size, 2))}).discriminator.params
+    kernels = [v["kernel"].shape for _, v in sorted(params["discriminator"]["discriminator"].items())]
+    assert kernels == [(8, 64), (64, 48), (48, 16), (16, 1)]  # packs of 4 points: 8 inputs

@@ -37,7 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.kind = "dcgan"       # mlp | dcgan
     c.model.latent_dim = 100
     c.model.width = 64
-    c.model.hidden = (128, 128, 128)
+    c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
+    c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden
     c.model.normalization = "batch"
     c.model.spectral_norm = False
 

@@ -23,7 +23,8 @@ SCHEDULES = ("constant", "linear_decay")
 
 # Keys added after runs were saved, with the values that reproduce those runs: a saved
 # config.json without them reads as having these (jgan.train.runs, resuming).
-KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1}
+KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
+                    "model.discriminator_hidden": ()}
 
 
 class ConfigError(ValueError):
@@ -137,8 +138,10 @@ def build_networks(config: ml_collections.ConfigDict):
     """(generator, discriminator) flax modules for `config.model`."""
     m = config.model
     if m.kind == "mlp":
+        d_hidden = tuple(m.get("discriminator_hidden",
+                               KEYS_ADDED_LATER["model.discriminator_hidden"])) or tuple(m.hidden)
         return (MLPGenerator(hidden=tuple(m.hidden), output_dim=2),
-                MLPDiscriminator(hidden=tuple(m.hidden), spectral_norm=m.spectral_norm))
+                MLPDiscriminator(hidden=d_hidden, spectral_norm=m.spectral_norm))
     res = config.data.resolution
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width),
             DCGANDiscriminator(resolution=res, width=m.width, normalization=m.normalization,

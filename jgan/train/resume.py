@@ -36,7 +36,9 @@ def check_resumable(config: ml_collections.ConfigDict, workdir: Path, *,
     saved_path = Path(workdir) / "config.json"
     if not saved_path.exists():
         return
-    saved = {**(defaults or {}), **flatten(json.loads(saved_path.read_text()))}
+    # Through JSON, as the saved config went: a tuple default compares equal to its list.
+    saved = {**json.loads(json.dumps(defaults or {})),
+             **flatten(json.loads(saved_path.read_text()))}
     now = flatten(json.loads(config.to_json_best_effort()))
     resumable = set(resumable)
     changed = sorted(k for k in set(saved) | set(now)
