@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.configs import mixture as mixture_configs
 from jgan.sample import draw, load_run
 from jgan.train import builders, trainer
 from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
@@ -48,7 +49,7 @@ def assert_run_outputs(workdir: Path, num_steps: int):
 
 
 @pytest.mark.parametrize("mixture", ["ring", "grid"])
-@pytest.mark.parametrize("game", ["minimax", "non_saturating", "wgan_gp"])
+@pytest.mark.parametrize("game", mixture_configs.GAMES)
 def test_mixture_configs_run_end_to_end(tmp_path, mixture, game):
     config = load_config("mixture", f"{mixture},{game},runlocal")
     result = trainer.train_and_evaluate(config, tmp_path)

@@ -1,12 +1,16 @@
 """GANs on 2-D Gaussian mixtures (ring of 8, grid of 25), the embedded default.
 
 `--config=experiments/configs/mixture.py:ring,non_saturating` picks the mixture and the
-game (minimax | non_saturating | wgan_gp); append `,runlocal` for the small variant
-that tests run. Needs no download.
+game; append `,runlocal` for the small variant that tests run. Needs no download.
+
+Games: `minimax` (saturating G loss), `non_saturating`, `wgan_gp` (Gulrajani et al.
+2017), `hinge_sn` (hinge loss, spectral norm in D; Miyato et al. 2018), `unrolled`
+(non-saturating, G through 5 unrolled D updates; Metz et al. 2017) and `pacgan`
+(non-saturating, D judges packs of 4; Lin et al. 2018).
 """
 from experiments.configs.base import base_config
 
-GAMES = ("minimax", "non_saturating", "wgan_gp")
+GAMES = ("minimax", "non_saturating", "wgan_gp", "hinge_sn", "unrolled", "pacgan")
 
 
 def get_config(arg: str = "ring,non_saturating"):
@@ -39,6 +43,15 @@ def get_config(arg: str = "ring,non_saturating"):
         for team in ("generator", "discriminator"):
             c.optimizer[team].b1 = 0.5
             c.optimizer[team].b2 = 0.9
+    elif game == "hinge_sn":
+        c.game.loss_type = "hinge"
+        c.model.spectral_norm = True
+    elif game == "unrolled":
+        c.game.loss_type = "non_saturating"
+        c.game.unroll_steps = 5
+    elif game == "pacgan":
+        c.game.loss_type = "non_saturating"
+        c.game.pack = 4
     else:
         c.game.loss_type = game
     if "runlocal" in parts:
