@@ -6,6 +6,7 @@ from jgan.dynamics.bilinear import (
                                     bilinear_trajectory,
                                     distance_to_equilibrium,
 )
+from jgan.dynamics.mode_collapse import SeedRuns, summarize_seeds, train_seeds
 from jgan.dynamics.optimal_discriminator import (
     DiscriminatorError,
     DiscriminatorFit,
@@ -39,6 +40,7 @@ __all__ = [
     "QuadratureGrid",
     "SaturationTrace",
     "Scalar",
+    "SeedRuns",
     "bilinear_game",
     "bilinear_trajectory",
     "discriminator_error",
@@ -54,5 +56,7 @@ __all__ = [
     "optimal_discriminator_logit",
     "saturating_logit_derivative",
     "saturation_run",
+    "summarize_seeds",
     "train_discriminator_for_fixed_generator",
+    "train_seeds",
 ]
