@@ -11,10 +11,10 @@ rule over the game's vector field (y, -x), and prints the distance to the equili
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
+from experiments.dynamics.figures import save_figure
 from jgan.dynamics.bilinear import (
     BILINEAR_RULES,
     bilinear_trajectory,
@@ -71,11 +71,7 @@ def main(argv=None):
                ylabel="y", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     axes[0].legend(loc="lower left", fontsize=8)
     fig.suptitle(f"min_x max_y xy, SGD step {eta}, {steps} steps (jgan.steps.make_step)")
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    print(f"wrote {save_figure(fig, args.out)}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.dynamics.figures import save_figure
 from experiments.dynamics.mode_collapse import LAB_RECIPE, cell_config, run_record
 from jgan.data.mixtures import get_mixture
 from jgan.dynamics.mode_collapse import train_seeds
@@ -86,10 +87,7 @@ def plot(results: dict, samples: dict, means: np.ndarray, path: Path):
         seed, modes, hq = r["summary"]["per_seed"][0]
         ax_samples.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal",
                        title=f"{name}, seed {seed}: {modes} modes, {100 * hq:.1f}% high quality")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv=None):

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from experiments.dynamics.figures import save_figure
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,11 +87,7 @@ def main(argv=None):
     lines = ax_loss.get_lines() + ax_metric.get_lines()
     ax_loss.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center")
     ax_loss.set_title(f"{workdir.name}: losses and sample quality (Spearman ρ = {rho:.2f})")
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    print(f"wrote {save_figure(fig, args.out)}")
 
 
 if __name__ == "__main__":

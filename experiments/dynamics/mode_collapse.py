@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats
 
 from experiments.configs import mixture as mixture_configs
+from experiments.dynamics.figures import save_figure
 from jgan.data.mixtures import get_mixture
 from jgan.dynamics.mode_collapse import SeedRuns, summarize_seeds, train_seeds
 
@@ -139,9 +140,7 @@ def plot_samples(mixture, games, results, samples, means, path):
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
         axes[row, 0].set_ylabel(game, fontsize=9)
     fig.suptitle(f"{mixture}: final samples (modes covered, high-quality share)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_dynamics(mixture, games, results, num_modes, path):
@@ -172,9 +171,7 @@ def plot_dynamics(mixture, games, results, num_modes, path):
     fig.suptitle(f"{mixture}, seed {results[games[0]]['summary']['per_seed'][0][0]}: "
                  "losses (top), quality (middle), discriminator accuracy (bottom); "
                  "means over each measurement interval", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv=None):

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from experiments.dynamics.figures import save_figure
 from jgan.data.mixtures import ring
 from jgan.dynamics.saturation import (
     non_saturating_logit_derivative,
@@ -97,11 +97,7 @@ def main(argv=None):
     fig.suptitle(f"G trained with the {args.generator_loss} loss; D: {args.d_steps} steps "
                  f"per G step, lr {args.discriminator_learning_rate:g} vs "
                  f"{args.generator_learning_rate:g}")
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out}")
+    print(f"wrote {save_figure(fig, args.out)}")
 
 
 if __name__ == "__main__":
