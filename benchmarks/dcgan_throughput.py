@@ -70,8 +70,17 @@ def parse_args(argv=None):
                    help="also time a leaner PyTorch step: G forward under no_grad in the D "
                    "update and D's parameters frozen during the G update (no wasted "
                    "weight gradients), which is what jgan's per-team gradients compute.")
+    p.add_argument("--torch-device", default="cpu", choices=("cpu", "cuda"),
+                   help="where PyTorch runs (jgan runs on JAX's default backend).")
+    p.add_argument("--steps-per-call", type=int, default=1,
+                   help="jgan steps fused in one jitted lax.scan (as the trainer does for data "
+                   "in device memory); 1 = one jitted step per Python call. --steps must be a "
+                   "multiple.")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.steps % args.steps_per_call or args.warmup % args.steps_per_call:
+        p.error("--steps and --warmup must be multiples of --steps-per-call.")
+    return args
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
@@ -108,7 +117,15 @@ def build_jgan(args):
                                  args.channels)).astype(np.float32)
     batch = {"image": jnp.asarray(images)}
     state = game.init(jax.random.key(args.seed), batch)
-    step = jax.jit(make_step(game), donate_argnums=0)
+    step_fn = make_step(game)
+    if args.steps_per_call > 1:
+        def scan_steps(state, batch):
+            state, metrics = jax.lax.scan(lambda s, _: step_fn(s, batch), state, None,
+                                          length=args.steps_per_call)
+            return state, jax.tree.map(lambda m: m[-1], metrics)
+        step = jax.jit(scan_steps, donate_argnums=0)
+    else:
+        step = jax.jit(step_fn, donate_argnums=0)
     return game, state, step, batch
 
 
@@ -119,6 +136,7 @@ def count(tree) -> int:
 class JganRunner:
     def __init__(self, args):
         self.game, self.state, self.step, self.batch = build_jgan(args)
+        self.steps_per_call = args.steps_per_call
         self.g_params = count(self.state.generator.params)
         self.d_params = count(self.state.discriminator.params)
         # Compile time, ahead of time: trace + lower to StableHLO, then XLA's compile.
@@ -140,7 +158,7 @@ class JganRunner:
         """Seconds for n steps (dispatched asynchronously, the last result awaited)."""
         t0 = time.perf_counter()
         state = self.state
-        for _ in range(n):
+        for _ in range(n // self.steps_per_call):
             state, metrics = self.step(state, self.batch)
         jax.block_until_ready((state, metrics))
         dt = time.perf_counter() - t0
@@ -212,14 +230,16 @@ class TorchRunner:
         self.torch, self.F, self.lean = torch, F, lean
         torch.set_num_threads(args.threads)
         self.args = args
+        self.device = torch.device(args.torch_device)
         self.g, self.d = build_torch(args)
+        self.g.to(self.device), self.d.to(self.device)
         self.g.train(), self.d.train()
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=LR, betas=(BETA1, BETA2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=LR, betas=(BETA1, BETA2))
         rng = np.random.default_rng(args.seed)
         self.images = torch.from_numpy(rng.uniform(
             -1, 1, (args.batch, args.channels, args.resolution, args.resolution)
-        ).astype(np.float32))
+        ).astype(np.float32)).to(self.device)
         self.g_params = sum(p.numel() for p in self.g.parameters())
         self.d_params = sum(p.numel() for p in self.d.parameters())
 
@@ -228,7 +248,7 @@ class TorchRunner:
         real = self.images
         b = real.shape[0]
         # Discriminator update on real and G(z).detach().
-        z = torch.randn(b, args.latent)
+        z = torch.randn(b, args.latent, device=self.device)
         if self.lean:
             with torch.no_grad():
                 fake = self.g(z)
@@ -241,7 +261,7 @@ class TorchRunner:
         d_loss.backward()
         self.opt_d.step()
         # Generator update, fresh z, against the updated D (non-saturating loss).
-        z = torch.randn(b, args.latent)
+        z = torch.randn(b, args.latent, device=self.device)
         self.opt_g.zero_grad(set_to_none=True)
         if self.lean:
             self.d.requires_grad_(False)
@@ -257,7 +277,7 @@ class TorchRunner:
         t0 = time.perf_counter()
         for _ in range(n):
             d_loss, g_loss = self.step()
-        d_loss.item(), g_loss.item()
+        d_loss.item(), g_loss.item()  # waits for the device
         return time.perf_counter() - t0
 
 
@@ -268,9 +288,11 @@ def main(args):
           f"width {args.width}, batch {args.batch}, latent {args.latent}, fp32, "
           f"Adam({LR}, b1={BETA1}), non-saturating, alternating step (d_steps=1)")
     ncpu = os.cpu_count()
-    print(f"jax {jax.__version__} ({jax.default_backend()}, {ncpu} CPUs visible, XLA uses all); "
+    print(f"jax {jax.__version__} ({jax.default_backend()}: {jax.devices()[0].device_kind}, "
+          f"{ncpu} CPUs visible, XLA uses all; {args.steps_per_call} step(s) per call); "
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    if not args.skip_jgan and ncpu and ncpu > args.threads:
+    if (not args.skip_jgan and jax.default_backend() == "cpu" and ncpu
+            and ncpu > args.threads):
         print(f"WARNING: XLA will use {ncpu} cores but torch only --threads={args.threads}; "
               f"pin the process (taskset -c 0-{args.threads - 1}) for a fair comparison.")
 
@@ -283,7 +305,7 @@ def main(args):
               f"{jr.xla_compile_s:.2f} s); first step after it {1e3 * jr.first_step_s:.0f} ms")
     if not args.skip_torch:
         import torch
-        print(f"torch {torch.__version__}, {args.threads} threads "
+        print(f"torch {torch.__version__} on {args.torch_device}, {args.threads} threads "
               f"(mkldnn: {torch.backends.mkldnn.is_available()})")
         tr = TorchRunner(args)
         runners["torch"] = tr

@@ -119,6 +119,32 @@ def test_exact_resume(tmp_path, name, arg):
     chex.assert_trees_all_equal(state_a, state_b)
 
 
+def test_data_in_device_memory_runs_in_chunks_and_resumes_exactly(tmp_path):
+    config = load_config("image_folder")
+    config.data.root = str(make_image_folder(tmp_path / "photos"))
+    config.data.on_device = True
+    config.num_steps = 8
+    config.steps_per_call = 1
+    one_by_one = tmp_path / "one_by_one"
+    trainer.train_and_evaluate(config, one_by_one)
+    assert_run_outputs(one_by_one, config.num_steps)
+    config.steps_per_call = 2  # fused steps draw the same batches
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    trainer.train_and_evaluate(config, straight)
+    config.num_steps = 4
+    trainer.train_and_evaluate(config, resumed)
+    config.num_steps = 8
+    trainer.train_and_evaluate(config, resumed)
+    state_a, metrics_a = _final_state_and_metrics(one_by_one)
+    for workdir in (straight, resumed):
+        state_b, metrics_b = _final_state_and_metrics(workdir)
+        assert [m["step"] for m in metrics_a] == [m["step"] for m in metrics_b]
+        for a, b in zip(metrics_a, metrics_b):
+            np.testing.assert_allclose([a[k] for k in sorted(a)], [b[k] for k in sorted(b)],
+                                       rtol=1e-4, atol=1e-5)
+        chex.assert_trees_all_close(state_a, state_b, rtol=1e-4, atol=1e-5)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     config = load_config("mixture", "ring,minimax,runlocal")
     trainer.train_and_evaluate(config, tmp_path)

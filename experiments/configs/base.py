@@ -14,7 +14,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.num_steps = 1000
     c.batch_size = 64            # per discriminator update, global over devices
-    c.steps_per_call = 1         # steps fused in one jitted call (on-device data only)
+    c.steps_per_call = 1         # steps fused in one jitted call (mixtures, data.on_device)
     c.log_every = 100
     c.sample_every = 1000
     c.checkpoint_every = 1000
@@ -32,6 +32,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.resolution = 28
     c.data.channels = 1
     c.data.worker_count = 0
+    c.data.on_device = False     # hold the dataset in device memory, draw batches there
 
     c.model = ml_collections.ConfigDict()
     c.model.kind = "dcgan"       # mlp | dcgan

@@ -109,6 +109,25 @@ class StackedMNISTSource:
         inverse = inverse.reshape(rows.shape)
         return [self._stack([records[k] for k in row]) for row in inverse]
 
+    def as_arrays(self, *, resolution: int = 28, channels: int = 3) -> dict:
+        """The whole dataset as arrays, each MNIST image read once.
+
+        Returns:
+          `{'image': uint8 [N, 28, 28, 3], 'label': int32 [N]}`, equal to
+          `[self[i] for i in range(N)]` stacked.
+        Raises:
+          DataError: a resolution other than 28 or channels other than 3.
+        """
+        if (resolution, channels) != (28, 3):
+            raise DataError(f"Stacked MNIST in memory is 28x28x3, not {resolution}x{resolution}"
+                            f"x{channels}.")
+        from jgan.data.in_memory import load_examples
+        mnist = load_examples(self.mnist, resolution=28, channels=1)
+        digits = mnist["image"][..., 0][self.mnist_indices]          # [N, 3, 28, 28]
+        labels = mnist["label"][self.mnist_indices]                  # [N, 3]
+        return {"image": np.ascontiguousarray(np.moveaxis(digits, 1, -1)),
+                "label": (labels @ np.array([100, 10, 1], np.int32)).astype(np.int32)}
+
     def __repr__(self) -> str:
         return (f"StackedMNISTSource(len={len(self)}, seed={self.seed}, "
                 f"mnist_len={len(self.mnist)})")

@@ -24,7 +24,7 @@ SCHEDULES = ("constant", "linear_decay")
 # Keys added after runs were saved, with the values that reproduce those runs: a saved
 # config.json without them reads as having these (jgan.train.runs, resuming).
 KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
-                    "model.discriminator_hidden": ()}
+                    "model.discriminator_hidden": (), "data.on_device": False}
 
 
 class ConfigError(ValueError):

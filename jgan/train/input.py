@@ -1,6 +1,7 @@
-"""Input for a run: on-device mixture sampling or a host-side grain pipeline.
+"""Input for a run: on-device mixture sampling, a dataset held in device memory
+(`data.on_device`), or a host-side grain pipeline.
 
-Both give batches of `d_steps * batch_size` examples per training step, as a dict
+All give batches of `d_steps * batch_size` examples per training step, as a dict
 with "image" (and "label" for datasets that have one), and a position that a
 checkpoint stores and restores.
 """
@@ -10,7 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jgan.data import images, mixtures, stacked_mnist
+from jgan.data import images, in_memory, mixtures, stacked_mnist
 
 
 class MixtureInput:
@@ -31,24 +32,61 @@ class MixtureInput:
         return self.batch_at(0)
 
 
+def _data_source(config: ml_collections.ConfigDict):
+    d = config.data
+    if d.kind == "tfds":
+        return images.tfds_source(d.name, split=d.split, data_dir=d.data_dir or None)
+    if d.kind == "stacked_mnist":
+        return stacked_mnist.stacked_mnist_source(
+            d.split, d.data_dir or None, num_examples=d.get("num_examples"),
+            seed=d.get("stack_seed", 0))
+    source = images.ImageFolderSource(d.root, resolution=d.resolution,
+                                      channels=d.channels, skip_corrupt=d.skip_corrupt,
+                                      class_subfolders=d.class_subfolders)
+    if source.num_skipped:
+        print(f"Skipped {source.num_skipped} unreadable image(s) in {d.root}: "
+              f"{source.skipped[:5]}{' ...' if source.num_skipped > 5 else ''}")
+    return source
+
+
+class DeviceDataInput:
+    """The whole dataset in device memory (`data.on_device=True`); the batch of a step is
+    drawn on device (`jgan.data.in_memory.batch_indices`), so the position is the step.
+
+    The arrays are replicated on every device of the mesh; each step's batch is then
+    sharded like any other.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int, sharding=None):
+        d = config.data
+        source = _data_source(config)
+        self.num_skipped = getattr(source, "num_skipped", 0)
+        arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels)
+        self.num_examples = len(arrays["label"])
+        if examples_per_step > self.num_examples:
+            raise images.DataError(
+                f"config.batch_size: a step takes {examples_per_step} examples, more than the "
+                f"{self.num_examples} the dataset has.")
+        self.arrays = {k: jax.device_put(v, sharding) for k, v in arrays.items()}
+        self.examples_per_step = examples_per_step
+        self.key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+
+    def batch_at(self, step: jax.Array) -> dict:
+        """The batch of training step `step` (traceable): image float32 in [-1, 1], label."""
+        idx = in_memory.batch_indices(self.key, step, self.examples_per_step, self.num_examples)
+        return {"image": in_memory.to_model_range(self.arrays["image"][idx]),
+                "label": self.arrays["label"][idx]}
+
+    def example_batch(self) -> dict:
+        return self.batch_at(0)
+
+
 class PipelineInput:
     """A grain pipeline over TFDS, Stacked MNIST or an image folder; this process reads its shard."""
 
     def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
         d = config.data
-        if d.kind == "tfds":
-            source = images.tfds_source(d.name, split=d.split, data_dir=d.data_dir or None)
-        elif d.kind == "stacked_mnist":
-            source = stacked_mnist.stacked_mnist_source(
-                d.split, d.data_dir or None, num_examples=d.get("num_examples"),
-                seed=d.get("stack_seed", 0))
-        else:
-            source = images.ImageFolderSource(d.root, resolution=d.resolution,
-                                              channels=d.channels, skip_corrupt=d.skip_corrupt,
-                                              class_subfolders=d.class_subfolders)
-            if source.num_skipped:
-                print(f"Skipped {source.num_skipped} unreadable image(s) in {d.root}: "
-                      f"{source.skipped[:5]}{' ...' if source.num_skipped > 5 else ''}")
+        source = _data_source(config)
         self.source = source
         self.num_skipped = getattr(source, "num_skipped", 0)
         self.loader = images.make_image_loader(
@@ -72,8 +110,17 @@ class PipelineInput:
         self.iterator.set_state(state.encode())
 
 
-def build_input(config: ml_collections.ConfigDict):
+def build_input(config: ml_collections.ConfigDict, sharding=None):
+    """The run's input: `MixtureInput`, `DeviceDataInput` (`data.on_device`) or
+    `PipelineInput`. `sharding`: where `DeviceDataInput` puts its arrays (replicated)."""
     examples_per_step = config.batch_size * config.game.d_steps
     if config.data.kind == "mixture":
         return MixtureInput(config, examples_per_step)
+    if config.data.get("on_device", False):
+        return DeviceDataInput(config, examples_per_step, sharding)
     return PipelineInput(config, examples_per_step)
+
+
+def is_on_device(inp) -> bool:
+    """Whether `inp` draws its batches on device (`batch_at(step)`), position = step."""
+    return isinstance(inp, (MixtureInput, DeviceDataInput))
