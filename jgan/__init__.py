@@ -6,14 +6,16 @@ The public pieces, re-exported here:
   constraints  weight clipping (optax)
   game         Game (static) and GameState / TeamState (pytrees)
   steps        make_step; alternating, simultaneous, extragradient, optimistic steps
-  families     adversarial_game (unconditional GANs)
-  models       MLP and DCGAN networks
+  families     adversarial_game (unconditional), conditional_game (cGAN, projection),
+               acgan_game, infogan_game
+  auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
+  models       MLP, DCGAN and SNGAN ResNet networks, label conditioning
   data         2-D mixtures, TFDS and image-folder pipelines
   eval         FID, KID, IS, precision/recall, classifier metrics, Stacked MNIST, probes
   dynamics     the training-dynamics lab (docs/dynamics.md)
 """
-from jgan import constraints, losses, penalties
-from jgan.families import adversarial_game
+from jgan import auxiliary_losses, constraints, losses, penalties
+from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
 from jgan.game import Game, GameState, Networks, TeamState
 from jgan.steps import (
     alternating_step,
@@ -25,7 +27,8 @@ from jgan.steps import (
 
 __all__ = [
     "Game", "GameState", "Networks", "TeamState",
-    "adversarial_game", "alternating_step", "constraints", "extragradient_step", "losses",
+    "acgan_game", "adversarial_game", "alternating_step", "auxiliary_losses", "conditional_game",
+    "constraints", "extragradient_step", "infogan_game", "losses",
     "make_step", "optimistic_step", "penalties", "simultaneous_step",
 ]
 __version__ = "0.1.0"

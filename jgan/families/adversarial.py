@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan import losses, penalties
+from jgan import losses
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.game import Game, Metrics, Networks
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 
@@ -86,6 +87,10 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
     losses.check_loss_type(loss_type)
     if pack < 1:
         raise ValueError(f"pack must be >= 1, got {pack}.")
+    penalty_settings = PenaltySettings(
+        gradient_penalty_weight=gradient_penalty_weight,
+        gradient_penalty_one_sided=gradient_penalty_one_sided,
+        gradient_penalty_target=gradient_penalty_target, r1_gamma=r1_gamma, r2_gamma=r2_gamma)
     if pack > 1:
         discriminator = PackedDiscriminator(discriminator=discriminator, pack=pack)
 
@@ -120,22 +125,8 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
             critic = lambda p: nets(DISCRIMINATOR, unpack_samples(p, pack),
                                     update_collections=False)
             penalty_real, penalty_fake = pack_samples(real, pack), pack_samples(fake, pack)
-        if gradient_penalty_weight:
-            gp = penalties.gradient_penalty(critic, real=penalty_real, fake=penalty_fake,
-                                            rng=gp_rng,
-                                            target=gradient_penalty_target,
-                                            one_sided=gradient_penalty_one_sided)
-            loss += gradient_penalty_weight * gp
-            metrics["gradient_penalty"] = gp
-        if r1_gamma:
-            r1 = penalties.r1_penalty(critic, real=penalty_real)
-            loss += 0.5 * r1_gamma * r1
-            metrics["r1_penalty"] = r1
-        if r2_gamma:
-            r2 = penalties.r2_penalty(critic, fake=penalty_fake)
-            loss += 0.5 * r2_gamma * r2
-            metrics["r2_penalty"] = r2
-        return loss, metrics
+        return add_penalties(loss, metrics, critic=critic, real=penalty_real,
+                             fake=penalty_fake, rng=gp_rng, settings=penalty_settings)
 
     def generator_loss(nets: Networks, batch, rng):
         batch_size = real_data(batch).shape[0]

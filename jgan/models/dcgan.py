@@ -80,7 +80,9 @@ class DCGANDiscriminator(nn.Module):
     bn_axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False) -> jax.Array:
+        """`features=True` returns the trunk's flattened output `[B, F]` before the logit
+        layer (for ACGAN's and InfoGAN's heads, which share the trunk)."""
         if self.normalization not in ("batch", "layer", "none"):
             raise ValueError(f"normalization must be 'batch', 'layer' or 'none', got "
                              f"{self.normalization!r}.")
@@ -88,12 +90,12 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError(f"DCGANDiscriminator(resolution={self.resolution}) got images "
                              f"of shape {x.shape}.")
         _, n = _num_upsamplings(self.resolution)
-        features = self.width
+        width = self.width
         for i in range(n):
             batch_norm = i > 0 and self.normalization == "batch"
             # A bias before batch norm is cancelled by its mean subtraction: its exact
             # gradient is 0, which Adam would turn into noise-driven steps.
-            conv = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+            conv = nn.Conv(width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                            use_bias=not batch_norm, kernel_init=dcgan_init, name=f"conv{i}")
             x = dense_or_conv_sn(conv, self.spectral_norm)(x, train)
             if batch_norm:
@@ -102,8 +104,10 @@ class DCGANDiscriminator(nn.Module):
             elif i > 0 and self.normalization == "layer":
                 x = nn.LayerNorm(name=f"conv{i}_ln")(x)
             x = nn.leaky_relu(x, 0.2)
-            features *= 2
+            width *= 2
         x = x.reshape(x.shape[0], -1)
+        if features:
+            return x
         out = dense_or_conv_sn(nn.Dense(1, kernel_init=dcgan_init, name="logit"),
                                self.spectral_norm)(x, train)
         return out[:, 0]

@@ -33,10 +33,13 @@ class MLPDiscriminator(nn.Module):
     spectral_norm: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False) -> jax.Array:
+        """`features=True` returns the last hidden layer `[B, hidden[-1]]` instead."""
         x = x.reshape(x.shape[0], -1)
         for width in self.hidden:
             x = nn.leaky_relu(_dense(width, self.spectral_norm)(x, train), 0.2)
+        if features:
+            return x
         return _dense(1, self.spectral_norm)(x, train)[:, 0]
 
 

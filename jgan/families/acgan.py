@@ -1,0 +1,109 @@
+"""ACGAN (Odena, Olah and Shlens 2017): the discriminator also classifies.
+
+G(z, c) draws an image of class c; D(x) returns a source logit (real or fake) and class
+logits. D maximizes L_S + L_C and G maximizes L_C - L_S (`jgan.auxiliary_losses`), on the
+shared step machinery of `jgan.steps`.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jgan import auxiliary_losses, losses
+from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, sample_latent
+from jgan.families.conditional import sample_labels
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.game import Game, Networks
+
+
+def _class_accuracy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return jnp.mean((jnp.argmax(class_logits, axis=-1) == labels).astype(jnp.float32))
+
+
+def acgan_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
+               num_classes: int, generator_optimizer: optax.GradientTransformation,
+               discriminator_optimizer: optax.GradientTransformation,
+               loss_type: str = "minimax", class_loss_weight: float = 1.0,
+               fake_class_loss: bool = True,
+               gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
+               r2_gamma: float = 0.0, ema_decay: float | None = None,
+               data_key: str = "image", label_key: str = "label") -> Game:
+    """A `Game` for ACGAN.
+
+    Discriminator loss: `auxiliary_losses.acgan_discriminator_loss` on D(x) and
+      D(G(z, c)), c uniform, + penalties on the source logit (`penalty_terms`).
+    Generator loss: `auxiliary_losses.acgan_generator_loss` on D(G(z, c)).
+    `loss_type="minimax"` is the paper's game; "non_saturating" its usual practice.
+
+    Args:
+      generator: module `(z [B, latent_dim], c [B] int32) -> x [B, ...]`.
+      discriminator: module `x [B, ...] -> (source logits [B], class logits [B, K])`,
+        e.g. `jgan.models.AuxiliaryClassifierDiscriminator`.
+      latent_dim: size of z ~ N(0, I).
+      num_classes: K.
+      generator_optimizer, discriminator_optimizer: optax transformations.
+      loss_type: one of `jgan.losses.LOSS_TYPES`, for the source part.
+      class_loss_weight: weight of L_C in both players' losses.
+      fake_class_loss: whether D's class loss includes generated images (the paper: yes).
+      gradient_penalty_weight, r1_gamma, r2_gamma: see `penalty_terms.PenaltySettings`.
+      ema_decay: decay of the generator's EMA weights, or None.
+      data_key, label_key: keys of the real data and labels in a batch.
+    Returns:
+      The game, ready for `jgan.steps.make_step`.
+    """
+    losses.check_loss_type(loss_type)
+    if num_classes < 2:
+        raise ValueError(f"ACGAN needs num_classes >= 2, got {num_classes}.")
+    penalty_settings = PenaltySettings(gradient_penalty_weight=gradient_penalty_weight,
+                                       r1_gamma=r1_gamma, r2_gamma=r2_gamma)
+
+    def real_batch(batch):
+        for key in (data_key, label_key):
+            if key not in batch:
+                raise KeyError(f"ACGAN needs {key!r} in the batch; it has {sorted(batch)}.")
+        return batch[data_key], batch[label_key].astype(jnp.int32)
+
+    def fakes(nets: Networks, rng, n):
+        z_rng, c_rng = jax.random.split(rng)
+        c = sample_labels(c_rng, n, num_classes)
+        return nets(GENERATOR, sample_latent(z_rng, n, latent_dim), c), c
+
+    def discriminator_loss(nets: Networks, batch, rng):
+        real, y_real = real_batch(batch)
+        fake_rng, gp_rng = jax.random.split(rng)
+        fake, y_fake = fakes(nets, fake_rng, real.shape[0])
+        real_logits, real_classes = nets(DISCRIMINATOR, real)
+        fake_logits, fake_classes = nets(DISCRIMINATOR, fake)
+        loss = auxiliary_losses.acgan_discriminator_loss(
+            real_logits=real_logits, fake_logits=fake_logits, real_class_logits=real_classes,
+            fake_class_logits=fake_classes, real_labels=y_real, fake_labels=y_fake,
+            loss_type=loss_type, class_weight=class_loss_weight, fake_class_loss=fake_class_loss)
+        metrics = discriminator_metrics(real_logits, fake_logits, loss_type=loss_type)
+        metrics["d_class_acc_real"] = _class_accuracy(real_classes, y_real)
+        metrics["d_class_acc_fake"] = _class_accuracy(fake_classes, y_fake)
+        critic = lambda x: nets(DISCRIMINATOR, x, update_collections=False)[0]
+        return add_penalties(loss, metrics, critic=critic, real=real, fake=fake, rng=gp_rng,
+                             settings=penalty_settings)
+
+    def generator_loss(nets: Networks, batch, rng):
+        real, _ = real_batch(batch)
+        fake, c = fakes(nets, rng, real.shape[0])
+        fake_logits, fake_classes = nets(DISCRIMINATOR, fake)
+        loss = auxiliary_losses.acgan_generator_loss(
+            fake_logits=fake_logits, fake_class_logits=fake_classes, fake_labels=c,
+            loss_type=loss_type, class_weight=class_loss_weight)
+        return loss, {"g_class_acc": _class_accuracy(fake_classes, c)}
+
+    def example_inputs(batch):
+        real, _ = real_batch(batch)
+        return {GENERATOR: (jnp.zeros((1, latent_dim), jnp.float32), jnp.zeros((1,), jnp.int32)),
+                DISCRIMINATOR: (jnp.zeros((1,) + real.shape[1:], jnp.float32),)}
+
+    return Game(generator_team={GENERATOR: generator},
+                discriminator_team={DISCRIMINATOR: discriminator},
+                generator_loss=generator_loss, discriminator_loss=discriminator_loss,
+                generator_optimizer=generator_optimizer,
+                discriminator_optimizer=discriminator_optimizer,
+                example_inputs=example_inputs, ema_decay=ema_decay)

@@ -1,0 +1,197 @@
+"""InfoGAN (Chen et al. 2016): latent codes the generator must keep recoverable.
+
+G's input is [z, onehot(c_1), ..., onehot(c_n), c_cont]: noise z ~ N(0, I), categorical
+codes c_i ~ Uniform{0..K_i - 1} and continuous codes c_cont ~ Uniform(-1, 1)^k. An
+auxiliary network Q reads the discriminator's trunk features of G's output and predicts
+the codes; both players' losses add lambda times the codes' negative log-likelihood
+under Q (`jgan.auxiliary_losses.infogan_information_loss`, the bound L_I of eq. 4).
+
+Teams: Q's head (network "q_head") is on the generator's team, updated with G by the
+information loss; the trunk it reads is the discriminator's, which the discriminator
+team updates with its GAN loss plus the same information term (the original code's
+choice), so the shared features serve both.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jgan import auxiliary_losses, losses
+from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.game import Game, Networks
+
+Q_HEAD = "q_head"
+
+
+@dataclasses.dataclass(frozen=True)
+class InfoGANCodes:
+    """The generator's input layout.
+
+    Attributes:
+      noise_dim: size of the incompressible noise z (62 in InfoGAN's MNIST model).
+      categorical: K_i of each categorical code ((10,) for MNIST's digit code).
+      continuous: number of continuous codes, each Uniform(-1, 1) (2 for MNIST).
+    """
+    noise_dim: int = 62
+    categorical: tuple[int, ...] = (10,)
+    continuous: int = 2
+
+    @property
+    def input_dim(self) -> int:
+        """Size of G's input: noise_dim + sum K_i + continuous."""
+        return self.noise_dim + sum(self.categorical) + self.continuous
+
+    def sample(self, rng: jax.Array, batch_size: int) -> dict[str, jax.Array]:
+        """`{"noise": [B, noise_dim], "categorical": [B, n] int32, "continuous": [B, k]}`."""
+        n_rng, c_rng, k_rng = jax.random.split(rng, 3)
+        cat = [jax.random.randint(jax.random.fold_in(c_rng, i), (batch_size,), 0, k, jnp.int32)
+               for i, k in enumerate(self.categorical)]
+        return {"noise": jax.random.normal(n_rng, (batch_size, self.noise_dim), jnp.float32),
+                "categorical": (jnp.stack(cat, axis=-1) if cat
+                                else jnp.zeros((batch_size, 0), jnp.int32)),
+                "continuous": jax.random.uniform(k_rng, (batch_size, self.continuous),
+                                                 jnp.float32, -1.0, 1.0)}
+
+    def generator_input(self, codes: dict[str, jax.Array]) -> jax.Array:
+        """`[B, input_dim]`: [noise, onehot(c_1), ..., onehot(c_n), continuous]."""
+        parts = [codes["noise"].astype(jnp.float32)]
+        parts += [jax.nn.one_hot(codes["categorical"][:, i], k, dtype=jnp.float32)
+                  for i, k in enumerate(self.categorical)]
+        parts.append(codes["continuous"].astype(jnp.float32))
+        return jnp.concatenate(parts, axis=-1)
+
+
+class QHead(nn.Module):
+    """Q's head on the discriminator's features: `h [B, F]` -> the codes' posterior.
+
+    Returns `{"categorical": tuple of [B, K_i] logits, "continuous_mean": [B, k],
+    "continuous_log_std": [B, k] or None}` (None: fixed unit variance, InfoGAN's choice).
+
+    Attributes:
+      codes: the code layout.
+      hidden: width of the hidden layer (128 in InfoGAN's MNIST Q).
+      learn_std: predict the continuous codes' log standard deviations too.
+    """
+    codes: InfoGANCodes
+    hidden: int = 128
+    learn_std: bool = False
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> dict:
+        x = nn.leaky_relu(nn.Dense(self.hidden, name="hidden")(h.reshape(h.shape[0], -1)), 0.2)
+        cats = tuple(nn.Dense(k, name=f"categorical{i}")(x)
+                     for i, k in enumerate(self.codes.categorical))
+        k = self.codes.continuous
+        mean = nn.Dense(k, name="continuous_mean")(x) if k else jnp.zeros((h.shape[0], 0))
+        log_std = nn.Dense(k, name="continuous_log_std")(x) if (k and self.learn_std) else None
+        return {"categorical": cats, "continuous_mean": mean, "continuous_log_std": log_std}
+
+
+def information_loss(q: dict, codes: dict, *, continuous_weight: float) -> jax.Array:
+    """The codes' negative log-likelihood under Q's output `q` (see `QHead`)."""
+    return auxiliary_losses.infogan_information_loss(
+        categorical_logits=q["categorical"], categorical_codes=codes["categorical"],
+        continuous_mean=q["continuous_mean"], continuous_codes=codes["continuous"],
+        continuous_log_std=q["continuous_log_std"], continuous_weight=continuous_weight)
+
+
+def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoGANCodes,
+                 generator_optimizer: optax.GradientTransformation,
+                 discriminator_optimizer: optax.GradientTransformation,
+                 loss_type: str = "non_saturating", info_weight: float = 1.0,
+                 continuous_weight: float = 1.0, q_hidden: int = 128,
+                 learn_std: bool = False, info_in_discriminator: bool = True,
+                 gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
+                 ema_decay: float | None = None, data_key: str = "image") -> Game:
+    """A `Game` for InfoGAN.
+
+    Discriminator loss: `losses.discriminator_loss(loss_type)` + info_weight * L_info
+      (if `info_in_discriminator`, reaching only D's trunk) + penalties.
+    Generator loss: `losses.generator_loss(loss_type)` + info_weight * L_info, where
+      L_info = `information_loss(Q(D_features(G(codes))), codes)`.
+
+    Args:
+      generator: module `[B, codes.input_dim] -> x [B, ...]` (an unconditional one).
+      discriminator: module `x -> logits [B]` that returns its trunk's features
+        `[B, F]` when called with `features=True` (every jgan discriminator).
+      codes: the latent code layout.
+      generator_optimizer: optax transformation of G and Q's head together.
+      discriminator_optimizer: optax transformation of D.
+      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      info_weight: lambda (1 for categorical codes in the paper).
+      continuous_weight: extra weight on the continuous codes' term.
+      q_hidden, learn_std: see `QHead`.
+      info_in_discriminator: add lambda * L_info to D's loss too.
+      gradient_penalty_weight, r1_gamma: see `penalty_terms.PenaltySettings`.
+      ema_decay: decay of the generator team's EMA weights (G and Q), or None.
+      data_key: key of the real data in a batch.
+    Returns:
+      The game; its generator team is {"generator", "q_head"}.
+    """
+    losses.check_loss_type(loss_type)
+    if not codes.categorical and not codes.continuous:
+        raise ValueError("InfoGAN needs at least one categorical or continuous code.")
+    if any(k < 2 for k in codes.categorical):
+        raise ValueError(f"categorical codes need >= 2 values, got {codes.categorical}.")
+    penalty_settings = PenaltySettings(gradient_penalty_weight=gradient_penalty_weight,
+                                       r1_gamma=r1_gamma)
+    q_head = QHead(codes=codes, hidden=q_hidden, learn_std=learn_std)
+
+    def real_data(batch):
+        if data_key not in batch:
+            raise KeyError(f"The batch has no {data_key!r}; it has {sorted(batch)}.")
+        return batch[data_key]
+
+    def fakes_and_info(nets: Networks, rng, n):
+        c = codes.sample(rng, n)
+        fake = nets(GENERATOR, codes.generator_input(c))
+        h = nets(DISCRIMINATOR, fake, features=True, update_collections=False)
+        q = nets(Q_HEAD, h)
+        info = information_loss(q, c, continuous_weight=continuous_weight)
+        metrics = {"info_loss": info}
+        if codes.categorical:
+            metrics["q_code_acc"] = jnp.mean(
+                (jnp.argmax(q["categorical"][0], -1) == c["categorical"][:, 0]).astype(jnp.float32))
+        return fake, info, metrics
+
+    def discriminator_loss(nets: Networks, batch, rng):
+        real = real_data(batch)
+        fake_rng, gp_rng = jax.random.split(rng)
+        fake, info, info_metrics = fakes_and_info(nets, fake_rng, real.shape[0])
+        real_logits = nets(DISCRIMINATOR, real)
+        fake_logits = nets(DISCRIMINATOR, fake)
+        loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
+                                         loss_type=loss_type)
+        if info_in_discriminator:
+            loss += info_weight * info
+        metrics = {**discriminator_metrics(real_logits, fake_logits, loss_type=loss_type),
+                   "d_info_loss": info_metrics["info_loss"]}
+        critic = lambda x: nets(DISCRIMINATOR, x, update_collections=False)
+        return add_penalties(loss, metrics, critic=critic, real=real, fake=fake, rng=gp_rng,
+                             settings=penalty_settings)
+
+    def generator_loss(nets: Networks, batch, rng):
+        n = real_data(batch).shape[0]
+        fake, info, metrics = fakes_and_info(nets, rng, n)
+        fake_logits = nets(DISCRIMINATOR, fake)
+        loss = losses.generator_loss(fake_logits=fake_logits, loss_type=loss_type)
+        return loss + info_weight * info, metrics
+
+    def example_inputs(batch):
+        x = jnp.zeros((1,) + real_data(batch).shape[1:], jnp.float32)
+        features = jax.eval_shape(
+            lambda x: discriminator.init_with_output(jax.random.PRNGKey(0), x, features=True)[0], x)
+        return {GENERATOR: (jnp.zeros((1, codes.input_dim), jnp.float32),),
+                DISCRIMINATOR: (x,), Q_HEAD: (jnp.zeros(features.shape, jnp.float32),)}
+
+    return Game(generator_team={GENERATOR: generator, Q_HEAD: q_head},
+                discriminator_team={DISCRIMINATOR: discriminator},
+                generator_loss=generator_loss, discriminator_loss=discriminator_loss,
+                generator_optimizer=generator_optimizer,
+                discriminator_optimizer=discriminator_optimizer,
+                example_inputs=example_inputs, ema_decay=ema_decay)

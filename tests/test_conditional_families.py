@@ -1,0 +1,221 @@
+"""Conditional GAN, ACGAN and InfoGAN: losses against their papers' formulas, labels and
+codes reaching the networks, and the shared steps running each family."""
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jgan import auxiliary_losses
+from jgan.families import acgan_game, conditional_game, infogan_game
+from jgan.families.infogan import InfoGANCodes
+from jgan.models import (AuxiliaryClassifierDiscriminator, DCGANDiscriminator, DCGANGenerator,
+                         LabelConditionedDiscriminator, LabelConditionedGenerator,
+                         MLPDiscriminator, MLPGenerator, ResNetDiscriminator, ResNetGenerator)
+from jgan.step_parts import team_gradients
+from jgan.steps import make_step
+
+RNG = np.random.default_rng(0)
+
+
+def log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+
+
+def log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_acgan_losses_are_the_papers():
+    real, fake = RNG.normal(size=6), RNG.normal(size=6)
+    real_c, fake_c = RNG.normal(size=(6, 4)), RNG.normal(size=(6, 4))
+    y_real, y_fake = RNG.integers(0, 4, 6), RNG.integers(0, 4, 6)
+    # L_S = E log P(S=real|x_real) + E log P(S=fake|x_fake); L_C likewise for classes.
+    l_s = np.mean(log_sigmoid(real)) + np.mean(log_sigmoid(-fake))
+    l_c = (np.mean(log_softmax(real_c)[np.arange(6), y_real])
+           + np.mean(log_softmax(fake_c)[np.arange(6), y_fake]))
+    d_loss = jax.jit(lambda *a: auxiliary_losses.acgan_discriminator_loss(
+        real_logits=a[0], fake_logits=a[1], real_class_logits=a[2], fake_class_logits=a[3],
+        real_labels=a[4], fake_labels=a[5]))(real, fake, real_c, fake_c, y_real, y_fake)
+    np.testing.assert_allclose(d_loss, -(l_s + l_c), rtol=1e-5)
+    # G maximizes L_C - L_S: its terms are E log P(C=c|x_fake) - E log P(S=fake|x_fake).
+    g_loss = auxiliary_losses.acgan_generator_loss(fake_logits=fake, fake_class_logits=fake_c,
+                                                   fake_labels=y_fake)
+    g_terms = np.mean(log_softmax(fake_c)[np.arange(6), y_fake]) - np.mean(log_sigmoid(-fake))
+    np.testing.assert_allclose(g_loss, -g_terms, rtol=1e-5)
+
+
+@pytest.mark.parametrize("learn_std", [False, True])
+def test_information_loss_is_the_codes_negative_log_likelihood(learn_std):
+    logits_a, logits_b = RNG.normal(size=(5, 10)), RNG.normal(size=(5, 3))
+    cat = np.stack([RNG.integers(0, 10, 5), RNG.integers(0, 3, 5)], -1)
+    mean, cont = RNG.normal(size=(5, 2)), RNG.uniform(-1, 1, (5, 2))
+    log_std = RNG.normal(size=(5, 2)) * 0.3 if learn_std else np.zeros((5, 2))
+    nll_cat = -(log_softmax(logits_a)[np.arange(5), cat[:, 0]]
+                + log_softmax(logits_b)[np.arange(5), cat[:, 1]])
+    std = np.exp(log_std)
+    nll_cont = (0.5 * ((cont - mean) / std) ** 2 + np.log(std) + 0.5 * np.log(2 * np.pi)).sum(-1)
+    got = auxiliary_losses.infogan_information_loss(
+        categorical_logits=(logits_a, logits_b), categorical_codes=cat, continuous_mean=mean,
+        continuous_codes=cont, continuous_log_std=log_std if learn_std else None,
+        continuous_weight=0.5)
+    np.testing.assert_allclose(got, np.mean(nll_cat) + 0.5 * np.mean(nll_cont), rtol=1e-5)
+
+
+def batch(n=8, shape=(28, 28, 1)):
+    return {"image": jnp.asarray(RNG.uniform(-1, 1, (n,) + shape), jnp.float32),
+            "label": jnp.asarray(RNG.integers(0, 10, n), jnp.int32)}
+
+
+def opt():
+    return optax.adam(1e-3)
+
+
+def cgan_dcgan():
+    return conditional_game(
+        generator=LabelConditionedGenerator(DCGANGenerator(width=8), 10),
+        discriminator=LabelConditionedDiscriminator(DCGANDiscriminator(width=8), 10),
+        latent_dim=16, num_classes=10, loss_type="non_saturating",
+        generator_optimizer=opt(), discriminator_optimizer=opt())
+
+
+def projection_resnet():
+    return conditional_game(
+        generator=ResNetGenerator(num_classes=10, width=16, latent_dim=16, resolution=28,
+                                  channels=1),
+        discriminator=ResNetDiscriminator(num_classes=10, width=16), latent_dim=16,
+        num_classes=10, loss_type="hinge", generator_optimizer=opt(),
+        discriminator_optimizer=opt())
+
+
+@pytest.mark.parametrize("make_game", [cgan_dcgan, projection_resnet])
+def test_labels_reach_both_networks(make_game):
+    game = make_game()
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    # Conditional batch norm starts with every class's scale 1 and shift 0 (labels have
+    # no effect yet): move all parameters off their initialization first.
+    noise = lambda p: jax.tree.map(lambda a: a + 0.1 * jax.random.normal(
+        jax.random.PRNGKey(a.size), a.shape), p)
+    state = state.replace(generator=state.generator.replace(params=noise(state.generator.params)),
+                          discriminator=state.discriminator.replace(
+                              params=noise(state.discriminator.params)))
+    nets = game.bind(state, train=False, rng=jax.random.PRNGKey(1))
+    z = jax.random.normal(jax.random.PRNGKey(2), (4, 16))
+    y, other = jnp.array([0, 1, 2, 3]), jnp.array([5, 6, 7, 8])
+    assert not np.allclose(nets("generator", z, y), nets("generator", z, other))
+    x = b["image"][:4]
+    assert not np.allclose(nets("discriminator", x, y), nets("discriminator", x, other))
+
+
+def test_conditional_discriminator_loss_uses_the_real_labels():
+    game = cgan_dcgan()
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    loss = jax.jit(lambda s, b: game.discriminator_loss(
+        game.bind(s, train=True, rng=jax.random.PRNGKey(3)), b, jax.random.PRNGKey(3))[0])
+    wrong = {**b, "label": (b["label"] + 1) % 10}
+    assert not np.isclose(loss(state, b), loss(state, wrong))
+
+
+def test_missing_labels_are_named():
+    game = cgan_dcgan()
+    with pytest.raises(KeyError, match="'label'"):
+        game.init(jax.random.PRNGKey(0), {"image": jnp.zeros((2, 28, 28, 1))})
+
+
+def acgan():
+    return acgan_game(
+        generator=LabelConditionedGenerator(DCGANGenerator(width=8), 10),
+        discriminator=AuxiliaryClassifierDiscriminator(DCGANDiscriminator(width=8), 10),
+        latent_dim=16, num_classes=10, generator_optimizer=opt(), discriminator_optimizer=opt())
+
+
+def infogan(codes=InfoGANCodes(noise_dim=8)):
+    return infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                        codes=codes, generator_optimizer=opt(), discriminator_optimizer=opt(),
+                        info_weight=0.7)
+
+
+def test_infogan_generator_loss_is_gan_loss_plus_weighted_code_nll():
+    codes = InfoGANCodes(noise_dim=8, categorical=(10, 3), continuous=2)
+    game = infogan(codes)
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    rng = jax.random.PRNGKey(5)
+    nets = game.bind(state, train=False, rng=rng)
+    loss, _ = game.generator_loss(nets, b, rng)
+    # Independently: the same codes, G's image, D's logit and Q's posterior.
+    c = codes.sample(rng, 8)
+    x = nets("generator", codes.generator_input(c))
+    logit = np.asarray(nets("discriminator", x))
+    q = nets("q_head", nets("discriminator", x, features=True))
+    nll = -(log_softmax(np.asarray(q["categorical"][0]))[np.arange(8), c["categorical"][:, 0]]
+            + log_softmax(np.asarray(q["categorical"][1]))[np.arange(8), c["categorical"][:, 1]])
+    nll += (0.5 * (np.asarray(c["continuous"]) - np.asarray(q["continuous_mean"])) ** 2
+            + 0.5 * np.log(2 * np.pi)).sum(-1)
+    expected = np.mean(-log_sigmoid(logit)) + 0.7 * np.mean(nll)
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+
+def test_infogan_input_layout():
+    codes = InfoGANCodes(noise_dim=3, categorical=(4,), continuous=2)
+    c = {"noise": jnp.ones((1, 3)), "categorical": jnp.array([[2]]),
+         "continuous": jnp.array([[0.5, -0.25]])}
+    np.testing.assert_array_equal(codes.generator_input(c)[0],
+                                  [1, 1, 1, 0, 0, 1, 0, 0.5, -0.25])
+    assert codes.input_dim == 9
+
+
+@pytest.mark.parametrize("make_game", [cgan_dcgan, projection_resnet, acgan, infogan])
+def test_shared_steps_train_every_family(make_game):
+    game = make_game()
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    traces = []
+
+    def step(state, b):
+        traces.append(1)
+        return make_step(game)(state, b)
+    jitted = jax.jit(step)
+    new, metrics = jitted(state, b)
+    new, metrics = jitted(new, batch())
+    assert len(traces) == 1
+    assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
+    for team in ("generator", "discriminator"):
+        for name in getattr(state, team).params:
+            before = jax.tree.leaves(getattr(state, team).params[name])
+            after = jax.tree.leaves(getattr(new, team).params[name])
+            assert any(not np.allclose(a, b) for a, b in zip(before, after)), (team, name)
+
+
+def test_infogan_discriminator_step_leaves_q_head_alone():
+    game = infogan()
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    _, grads, _, _ = jax.jit(lambda s: team_gradients(
+        game, s, b, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
+    assert set(grads) == {"discriminator"}
+    # The information term reaches D's trunk: its gradient differs without it.
+    no_info = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                           codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                           discriminator_optimizer=opt(), info_in_discriminator=False)
+    _, grads_b, _, _ = jax.jit(lambda s: team_gradients(
+        no_info, s, b, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
+    conv0 = lambda g: g["discriminator"]["conv0"]["kernel"]
+    assert not np.allclose(conv0(grads), conv0(grads_b))
+
+
+def test_mlp_conditioning_wrappers_for_vectors():
+    g = LabelConditionedGenerator(MLPGenerator(hidden=(8,), output_dim=2), 3)
+    d = LabelConditionedDiscriminator(MLPDiscriminator(hidden=(8,)), 3)
+    z, y = jnp.ones((4, 5)), jnp.array([0, 1, 2, 0])
+    gv = g.init(jax.random.PRNGKey(0), z, y)
+    dv = d.init(jax.random.PRNGKey(0), jnp.ones((4, 2)), y)
+    assert g.apply(gv, z, y).shape == (4, 2)
+    chex.assert_shape(d.apply(dv, jnp.ones((4, 2)), y), (4,))
+    assert dv["params"]["discriminator"]["Dense_0"]["kernel"].shape == (5, 8)  # 2 + 3 inputs
