@@ -411,3 +411,22 @@ def test_image_folder_with_loader(tmp_path):
                                  resolution=16, channels=3, seed=1))
     it2.set_state(state)
     np.testing.assert_array_equal(next(it2)["image"], expected["image"])
+
+
+def test_pad_centres_the_image_on_a_zero_canvas():
+    from jgan.data.images import _PrepareExample, pad_to
+    image = np.arange(28 * 28, dtype=np.uint32).reshape(28, 28, 1).astype(np.uint8) | 1
+    padded = pad_to(image, 32)
+    assert padded.shape == (32, 32, 1)
+    np.testing.assert_array_equal(padded[2:30, 2:30], image)
+    assert padded.sum() == image.astype(np.int64).sum()  # only zeros were added
+    odd = pad_to(image[:27, :27], 32)                    # the extra pixel goes bottom / right
+    np.testing.assert_array_equal(odd[2:29, 2:29], image[:27, :27])
+    x = _PrepareExample(32, 3, "pad")({"image": image, "label": 4})["image"]
+    assert x.shape == (32, 32, 3) and (x[:2] == -1.0).all()
+
+
+def test_pad_refuses_a_larger_image():
+    from jgan.data.images import DataError, pad_to
+    with pytest.raises(DataError, match="40x40 image into 32x32"):
+        pad_to(np.zeros((40, 40), np.uint8), 32)

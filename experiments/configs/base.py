@@ -11,6 +11,7 @@ from jgan.eval.suite import default_eval_config
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.task = "gan"               # what experiments.main trains: gan | classifier
+    c.family = "gan"             # gan | conditional | acgan | infogan (jgan.families)
     c.seed = 0
     c.num_steps = 1000
     c.batch_size = 64            # per discriminator update, global over devices
@@ -30,13 +31,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.skip_corrupt = False  # image_folder: skip and count unreadable files
     c.data.class_subfolders = False
     c.data.resolution = 28
+    c.data.resize = "bicubic"    # to the resolution: bicubic (resize + crop) | pad (zeros)
     c.data.channels = 1
     c.data.worker_count = 0
     c.data.on_device = False     # hold the dataset in device memory, draw batches there
 
     c.model = ml_collections.ConfigDict()
-    c.model.kind = "dcgan"       # mlp | dcgan
-    c.model.latent_dim = 100
+    c.model.kind = "dcgan"       # mlp | dcgan | resnet
+    c.model.latent_dim = 100               # z; InfoGAN: the noise part of G's input
+    c.model.num_classes = 10               # conditional / acgan: labels in [0, K)
+    c.model.categorical_codes = (10,)      # infogan: values of each categorical code
+    c.model.continuous_codes = 2           # infogan: Uniform(-1, 1) codes
     c.model.width = 64
     c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
     c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden
@@ -53,6 +58,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.gradient_penalty_one_sided = False
     c.game.r1_gamma = 0.0
     c.game.r2_gamma = 0.0
+    c.game.fake_labels = "uniform"  # conditional: fakes' labels, uniform | real
+    c.game.class_loss_weight = 1.0  # acgan: weight of the class loss L_C
+    c.game.info_weight = 1.0        # infogan: lambda of the information loss
+    c.game.continuous_weight = 1.0  # infogan: extra weight of the continuous codes
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
 
     # One optimizer per team: different learning rates for the two are TTUR (Heusel et

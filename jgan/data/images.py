@@ -36,6 +36,8 @@ __all__ = [
     "ImageFolderSource",
     "describe_missing_dataset",
     "make_image_loader",
+    "RESIZE_MODES",
+    "pad_to",
     "resize_center_crop",
     "tfds_source",
 ]
@@ -58,12 +60,33 @@ class DataError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-def resize_center_crop(image: np.ndarray, resolution: int) -> np.ndarray:
-    """Resize so the shorter side equals ``resolution``, then centre-crop.
+RESIZE_MODES = ("bicubic", "pad")
+
+
+def pad_to(image: np.ndarray, resolution: int) -> np.ndarray:
+    """Zero-pads a uint8 image (H, W[, C]) with H, W <= R to (R, R[, C]), centred (the
+    extra pixel, if any, on the bottom / right): Fashion-MNIST's 28 px on a 32-px canvas.
+
+    Raises:
+      DataError: the image is larger than R on a side.
+    """
+    h, w = image.shape[:2]
+    if h > resolution or w > resolution:
+        raise DataError(f"data.resize='pad' cannot fit a {h}x{w} image into {resolution}x"
+                        f"{resolution}; use data.resize='bicubic'.")
+    top, left = (resolution - h) // 2, (resolution - w) // 2
+    widths = [(top, resolution - h - top), (left, resolution - w - left)]
+    return np.pad(image, widths + [(0, 0)] * (image.ndim - 2))
+
+
+def resize_center_crop(image: np.ndarray, resolution: int, mode: str = "bicubic") -> np.ndarray:
+    """Resize so the shorter side equals ``resolution``, then centre-crop
+    (``mode="pad"``: zero-pad to ``resolution`` instead, see :func:`pad_to`).
 
     Args:
       image: uint8 array (H, W, C) with C in {1, 3}, or (H, W).
       resolution: output side length R.
+      mode: "bicubic" or "pad".
 
     Returns:
       uint8 array (R, R, C) (or (R, R) for a 2-D input).  The longer side is
@@ -74,6 +97,10 @@ def resize_center_crop(image: np.ndarray, resolution: int) -> np.ndarray:
     h, w = image.shape[:2]
     if h == resolution and w == resolution:
         return image
+    if mode == "pad":
+        return pad_to(image, resolution)
+    if mode != "bicubic":
+        raise DataError(f"data.resize must be one of {RESIZE_MODES}, got {mode!r}.")
     squeeze = image.ndim == 3 and image.shape[2] == 1
     pil = Image.fromarray(image[..., 0] if squeeze else image)
     pil = _resize_center_crop_pil(pil, resolution)
@@ -495,9 +522,10 @@ class _PrepareExample:
     Records without 'label' get label 0.
     """
 
-    def __init__(self, resolution: int, channels: int):
+    def __init__(self, resolution: int, channels: int, resize: str = "bicubic"):
         self.resolution = resolution
         self.channels = channels
+        self.resize = resize
 
     def __call__(self, record: dict) -> dict:
         if not isinstance(record, dict) or "image" not in record:
@@ -520,7 +548,8 @@ class _PrepareExample:
             img = img[..., :3]
         elif c == 2:
             img = img[..., :1]
-        img = resize_center_crop(np.ascontiguousarray(img), self.resolution)
+        img = resize_center_crop(np.ascontiguousarray(img), self.resolution,
+                                 getattr(self, "resize", "bicubic"))
         x = img.astype(np.float32)
         if x.shape[2] != self.channels:
             if self.channels == 3:
@@ -543,6 +572,7 @@ def make_image_loader(
     shard_count: int = 1,
     num_epochs: int | None = None,
     worker_count: int = 0,
+    resize: str = "bicubic",
 ):
     """Deterministic, sharded, checkpointable grain loader over an image source.
 
@@ -576,6 +606,7 @@ def make_image_loader(
       shard_index, shard_count: this host's shard (e.g. jax.process_index(),
         jax.process_count()).
       num_epochs: number of passes, or None for infinite.
+      resize: "bicubic" (resize + crop) or "pad" (zero-pad smaller images).
       worker_count: grain worker processes (0 = in-process).  When > 0 and
         absl flags are unparsed (script not run via ``absl.app``), they are
         marked parsed with their defaults (works around google/grain#1355).
@@ -624,7 +655,7 @@ def make_image_loader(
         num_epochs=num_epochs,
         seed=int(seed),
     )
-    prepare = _PrepareExample(int(resolution), int(channels))
+    prepare = _PrepareExample(int(resolution), int(channels), resize)
     operations = [
         _MapOp(prepare),
         gp.Batch(batch_size=per_host, drop_remainder=True),

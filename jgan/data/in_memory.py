@@ -35,7 +35,7 @@ def _read(source, indices: list[int]) -> list[dict]:
     return [source[i] for i in indices]
 
 
-def load_examples(source, *, resolution: int, channels: int,
+def load_examples(source, *, resolution: int, channels: int, resize: str = "bicubic",
                   max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
     """Every example of `source`, preprocessed as the grain pipeline does.
 
@@ -49,6 +49,7 @@ def load_examples(source, *, resolution: int, channels: int,
       source: random-access source (`len`, `__getitem__`, optionally `__getitems__`)
         of `{'image': uint8 (H, W, C), 'label'?: int}`.
       resolution, channels: the run's image shape.
+      resize: "bicubic" or "pad", as `jgan.data.images.resize_center_crop`.
       max_bytes: the most the arrays may take.
     Returns:
       `{'image': [N, R, R, C] uint8 or float32, 'label': [N] int32}`.
@@ -66,7 +67,7 @@ def load_examples(source, *, resolution: int, channels: int,
                             f"the {max_bytes / 2**30:.2f} GiB limit for one device; set "
                             "data.on_device=False to read it with the host pipeline.")
         return arrays
-    prepare = _PrepareExample(resolution, channels)
+    prepare = _PrepareExample(resolution, channels, resize)
     first = np.asarray(_read(source, [0])[0]["image"])
     native = first.dtype == np.uint8 and first.shape in (
         (resolution, resolution, channels),) + (((resolution, resolution),) if channels == 1 else ())

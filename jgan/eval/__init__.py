@@ -5,6 +5,7 @@
   fid, kid, inception_score, precision_recall
                  sample metrics on feature arrays; reference_stats caches the real side
   classifier     jgan's MNIST / Fashion-MNIST classifiers and their sample metrics
+  conditional    conditional samples (accuracy, per-class FD) and InfoGAN's codes
   stacked_mnist  PacGAN's Stacked MNIST mode count and KL
   modes          mode coverage on 2-D mixtures
   probe          linear probe and k-NN accuracy of frozen features
@@ -14,6 +15,13 @@ from jgan.eval.classifier import (
     classifier_frechet_distance,
     conditional_accuracy,
     load_classifier,
+)
+from jgan.eval.conditional import (
+    categorical_code_accuracy,
+    class_conditional_latents,
+    continuous_code_recovery,
+    evaluate_conditional_samples,
+    infogan_code_samples,
 )
 from jgan.eval.features import InceptionFeatures
 from jgan.eval.fid import GaussianStats, fid, frechet_distance
@@ -42,11 +50,13 @@ from jgan.eval.suite import METRICS, EvalError, EvalSettings, Evaluator
 __all__ = [
     "METRICS", "RESIZE_METHODS", "EvalError", "EvalSettings", "Evaluator", "GaussianStats",
     "InceptionFeatures", "InceptionV3", "InceptionWeights", "InceptionWeightsError",
-    "class_histogram", "classifier_frechet_distance", "conditional_accuracy",
-    "density_coverage", "encode_source", "fid", "frechet_distance", "histogram_statistics",
-    "inception_score", "kernel_inception_distance", "knn_accuracy", "linear_probe",
-    "load_classifier", "load_inception_weights", "load_or_compute_reference_stats",
-    "mode_histogram", "mode_statistics", "normalize_for_inception", "params_from_torch_state",
-    "prdc", "precision_recall", "probe_encoder", "protocol_record", "reference_stats_path",
+    "categorical_code_accuracy", "class_conditional_latents", "class_histogram",
+    "classifier_frechet_distance", "conditional_accuracy", "continuous_code_recovery",
+    "density_coverage", "encode_source", "evaluate_conditional_samples", "fid",
+    "frechet_distance", "histogram_statistics", "inception_score", "infogan_code_samples",
+    "kernel_inception_distance", "knn_accuracy", "linear_probe", "load_classifier",
+    "load_inception_weights", "load_or_compute_reference_stats", "mode_histogram",
+    "mode_statistics", "normalize_for_inception", "params_from_torch_state", "prdc",
+    "precision_recall", "probe_encoder", "protocol_record", "reference_stats_path",
     "resize_for_inception", "stacked_mnist_modes", "to_uint8",
 ]

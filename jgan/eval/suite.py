@@ -95,6 +95,8 @@ class EvalSettings:
       dataset, split, data_dir: the reference data (TFDS name or "stacked_mnist").
       resolution, channels: the generator's image shape.
       resize_method: Inception resize, "pil_bicubic" (clean-fid) or "tf_bilinear".
+      data_resize: how the real images reach the run's resolution, as the training data
+        ("bicubic" or "pad", `config.data.resize`).
       inception_weights: weights file ("" = `JGAN_INCEPTION_WEIGHTS` or the cache).
       classifier_workdir: a trained `experiments/configs/classifier_*.py` run.
       batch_size: images per feature-extraction call.
@@ -112,6 +114,7 @@ class EvalSettings:
     inception_weights: str | None = None
     classifier_workdir: str | None = None
     batch_size: int = 200
+    data_resize: str = "bicubic"
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     pr_k: int = 3
@@ -130,7 +133,8 @@ class EvalSettings:
             resolution=d.resolution, channels=d.channels, num_samples=e.num_samples,
             num_real=e.num_real, resize_method=e.resize_method,
             inception_weights=e.inception_weights or None,
-            classifier_workdir=e.classifier_workdir or None, batch_size=e.batch_size)
+            classifier_workdir=e.classifier_workdir or None, batch_size=e.batch_size,
+            data_resize=d.get("resize", "bicubic"))
         settings.update(overrides)
         if "metrics" in overrides:
             settings["metrics"] = parse_metrics(overrides["metrics"])
@@ -162,7 +166,7 @@ def real_images(settings: EvalSettings, num: int) -> np.ndarray:
     for i in range(num):
         image = np.asarray(source[i]["image"])
         if image.shape[:2] != (settings.resolution, settings.resolution):
-            image = resize_center_crop(image, settings.resolution)
+            image = resize_center_crop(image, settings.resolution, settings.data_resize)
         if image.ndim == 2:
             image = image[..., None]
         if image.shape[-1] != settings.channels:
@@ -256,7 +260,10 @@ class Evaluator:
 
     def _reference_key(self) -> dict:
         s = self.settings
-        return dict(dataset=s.dataset, split=s.split, resolution=s.resolution,
+        # Padded real images differ from resized ones at the same resolution: the key's
+        # resolution field tells them apart (resized keys keep their old form).
+        resolution = s.resolution if s.data_resize == "bicubic" else f"{s.resolution}{s.data_resize}"
+        return dict(dataset=s.dataset, split=s.split, resolution=resolution,
                     resize_method=s.resize_method, weights_sha256=self._weights_sha,
                     num_samples=s.num_real)
 

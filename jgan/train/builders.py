@@ -9,13 +9,18 @@ import ml_collections
 import optax
 
 from jgan import constraints, losses
-from jgan.families import adversarial_game
+from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
+from jgan.families.infogan import InfoGANCodes
+from jgan.families.sampling import FAMILIES, GeneratorInputs
 from jgan.game import Game
+from jgan.models import resnet
+from jgan.models.conditioning import (AuxiliaryClassifierDiscriminator,
+                                      LabelConditionedDiscriminator, LabelConditionedGenerator)
 from jgan.models.dcgan import SUPPORTED_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.steps import UPDATE_RULES
 
-MODEL_KINDS = ("mlp", "dcgan")
+MODEL_KINDS = ("mlp", "dcgan", "resnet")
 DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear_decay")
@@ -24,7 +29,11 @@ SCHEDULES = ("constant", "linear_decay")
 # Keys added after runs were saved, with the values that reproduce those runs: a saved
 # config.json without them reads as having these (jgan.train.runs, resuming).
 KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
-                    "model.discriminator_hidden": (), "data.on_device": False}
+                    "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
+                    "model.num_classes": 10, "model.categorical_codes": (10,),
+                    "model.continuous_codes": 2, "game.fake_labels": "uniform",
+                    "game.class_loss_weight": 1.0, "game.info_weight": 1.0,
+                    "game.continuous_weight": 1.0, "data.resize": "bicubic"}
 
 
 class ConfigError(ValueError):
@@ -39,6 +48,22 @@ def _require(cond: bool, key: str, message: str):
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks the values of a run's config (its keys and types are checked by
     ml_collections when overrides are parsed). Raises ConfigError naming the key."""
+    family = config.get("family", "gan")
+    _require(family in FAMILIES, "family", f"{family!r} is not one of {FAMILIES}.")
+    if family != "gan":
+        _require(config.game.pack == 1 and config.game.unroll_steps == 0, "family",
+                 f"the {family} family takes neither game.pack nor game.unroll_steps.")
+    if family in ("conditional", "acgan"):
+        _require(config.model.num_classes >= 2, "model.num_classes", "must be >= 2.")
+    if family == "infogan":
+        _require(config.model.continuous_codes >= 0, "model.continuous_codes", "must be >= 0.")
+        _require(all(k >= 2 for k in config.model.categorical_codes), "model.categorical_codes",
+                 "every categorical code needs >= 2 values.")
+    if config.model.kind == "resnet":
+        _require(config.data.resolution in resnet.SUPPORTED_RESOLUTIONS, "data.resolution",
+                 f"the ResNet supports {resnet.SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
+    _require(config.data.get("resize", "bicubic") in ("bicubic", "pad"), "data.resize",
+             f"{config.data.get('resize')!r} is not bicubic or pad.")
     _require(config.data.kind in DATA_KINDS, "data.kind",
              f"{config.data.kind!r} is not one of {DATA_KINDS}.")
     _require(config.model.kind in MODEL_KINDS, "model.kind",
@@ -134,8 +159,7 @@ def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int, *,
     return tx
 
 
-def build_networks(config: ml_collections.ConfigDict):
-    """(generator, discriminator) flax modules for `config.model`."""
+def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
     m = config.model
     if m.kind == "mlp":
         d_hidden = tuple(m.get("discriminator_hidden",
@@ -143,26 +167,89 @@ def build_networks(config: ml_collections.ConfigDict):
         return (MLPGenerator(hidden=tuple(m.hidden), output_dim=2),
                 MLPDiscriminator(hidden=d_hidden, spectral_norm=m.spectral_norm))
     res = config.data.resolution
+    if m.kind == "resnet":
+        return (resnet.ResNetGenerator(width=2 * m.width, latent_dim=latent_dim, resolution=res,
+                                       channels=config.data.channels),
+                resnet.ResNetDiscriminator(width=m.width, spectral_norm=m.spectral_norm))
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width),
             DCGANDiscriminator(resolution=res, width=m.width, normalization=m.normalization,
                                spectral_norm=m.spectral_norm))
 
 
+def build_networks(config: ml_collections.ConfigDict):
+    """(generator, discriminator) flax modules for `config.model` and `config.family`.
+
+    gan / infogan: the unconditional networks (InfoGAN's G reads z and the codes).
+    conditional: ResNets with conditional batch norm in G and a projection D; MLP and
+      DCGAN networks with the one-hot label concatenated to G's z and D's input (cGAN).
+    acgan: G as for conditional; D's trunk with a source and a class head.
+    ResNet widths: D `model.width`, G twice that (SNGAN's 128 / 256).
+    """
+    family = config.get("family", "gan")
+    m = config.model
+    k = m.get("num_classes", 0)
+    if family in ("conditional", "acgan") and m.kind == "resnet":
+        gen = resnet.ResNetGenerator(num_classes=k, width=2 * m.width, latent_dim=m.latent_dim,
+                                     resolution=config.data.resolution,
+                                     channels=config.data.channels)
+        disc = resnet.ResNetDiscriminator(num_classes=k if family == "conditional" else None,
+                                          width=m.width, spectral_norm=m.spectral_norm)
+    else:
+        gen, disc = _unconditional_networks(config, m.latent_dim)
+        if family in ("conditional", "acgan"):
+            gen = LabelConditionedGenerator(generator=gen, num_classes=k)
+            if family == "conditional":
+                disc = LabelConditionedDiscriminator(discriminator=disc, num_classes=k)
+    if family == "acgan":
+        disc = AuxiliaryClassifierDiscriminator(trunk=disc, num_classes=k,
+                                                spectral_norm=m.spectral_norm)
+    return gen, disc
+
+
+def infogan_codes(config: ml_collections.ConfigDict) -> InfoGANCodes:
+    """InfoGAN's code layout: `model.latent_dim` noise, `model.categorical_codes`,
+    `model.continuous_codes`."""
+    m = config.model
+    return InfoGANCodes(noise_dim=m.latent_dim, categorical=tuple(m.categorical_codes),
+                        continuous=m.continuous_codes)
+
+
+def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs:
+    """What the run's generator takes (`jgan.families.sampling.GeneratorInputs`)."""
+    family = config.get("family", "gan")
+    return GeneratorInputs(family=family, latent_dim=config.model.latent_dim,
+                           num_classes=config.model.get("num_classes", 0),
+                           codes=infogan_codes(config) if family == "infogan" else None)
+
+
 def build_game(config: ml_collections.ConfigDict) -> Game:
-    """The `Game` of an unconditional GAN run."""
+    """The `Game` of a run: `config.family` picks the family, the rest its settings."""
     generator, discriminator = build_networks(config)
     g = config.game
+    family = config.get("family", "gan")
     g_updates, d_updates = optimizer_updates_per_step(g)
     optimistic = g.update_rule == "optimistic"
-    pack = g.get("pack", KEYS_ADDED_LATER["game.pack"])
-    return adversarial_game(
-        generator=generator, discriminator=discriminator, latent_dim=config.model.latent_dim,
-        loss_type=g.loss_type,
+    optimizers = dict(
         generator_optimizer=build_optimizer(config.optimizer.generator,
                                             config.num_steps * g_updates, optimistic=optimistic),
         discriminator_optimizer=build_optimizer(config.optimizer.discriminator,
                                                 config.num_steps * d_updates,
-                                                optimistic=optimistic),
-        gradient_penalty_weight=g.gradient_penalty_weight,
-        gradient_penalty_one_sided=g.gradient_penalty_one_sided,
-        r1_gamma=g.r1_gamma, r2_gamma=g.r2_gamma, ema_decay=g.ema_decay, pack=pack)
+                                                optimistic=optimistic))
+    common = dict(generator=generator, discriminator=discriminator, loss_type=g.loss_type,
+                  gradient_penalty_weight=g.gradient_penalty_weight, r1_gamma=g.r1_gamma,
+                  ema_decay=g.ema_decay, **optimizers)
+    if family == "infogan":
+        return infogan_game(codes=infogan_codes(config), info_weight=g.info_weight,
+                            continuous_weight=g.continuous_weight, **common)
+    common["r2_gamma"] = g.r2_gamma
+    if family == "acgan":
+        return acgan_game(latent_dim=config.model.latent_dim,
+                          num_classes=config.model.num_classes,
+                          class_loss_weight=g.class_loss_weight, **common)
+    common.update(gradient_penalty_one_sided=g.gradient_penalty_one_sided)
+    if family == "conditional":
+        return conditional_game(latent_dim=config.model.latent_dim,
+                                num_classes=config.model.num_classes,
+                                fake_labels=g.fake_labels, **common)
+    return adversarial_game(latent_dim=config.model.latent_dim,
+                            pack=g.get("pack", KEYS_ADDED_LATER["game.pack"]), **common)

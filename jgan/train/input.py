@@ -61,7 +61,8 @@ class DeviceDataInput:
         d = config.data
         source = _data_source(config)
         self.num_skipped = getattr(source, "num_skipped", 0)
-        arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels)
+        arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels,
+                                         resize=d.get("resize", "bicubic"))
         self.num_examples = len(arrays["label"])
         if examples_per_step > self.num_examples:
             raise images.DataError(
@@ -92,7 +93,8 @@ class PipelineInput:
         self.loader = images.make_image_loader(
             source, global_batch_size=examples_per_step, resolution=d.resolution,
             channels=d.channels, seed=config.seed, shard_index=jax.process_index(),
-            shard_count=jax.process_count(), worker_count=d.worker_count)
+            shard_count=jax.process_count(), worker_count=d.worker_count,
+            resize=d.get("resize", "bicubic"))
         self.iterator = iter(self.loader)
 
     def next(self) -> dict:

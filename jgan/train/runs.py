@@ -28,7 +28,8 @@ def load_run(workdir: str | Path):
         example = {"image": jnp.zeros((1, 2), jnp.float32)}
     else:
         example = {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
-                                        config.data.channels), jnp.float32)}
+                                        config.data.channels), jnp.float32),
+                   "label": jnp.zeros((1,), jnp.int32)}
     abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example)
     state = ckpts.restore_state(step, abstract)
     ckpts.close()

@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.steps import make_step
-from jgan.train import builders, writers
+from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
 from jgan.train.resume import check_resumable
@@ -166,15 +166,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             return state, jax.tree.map(lambda m: m[None], metrics)
         steps_per_call = 1
 
-    latent_dim = config.model.latent_dim
+    sampler = builders.build_generator_inputs(config)
     use_ema = config.game.ema_decay is not None
     sample_key = jax.random.fold_in(rng, 2)
 
     @jax.jit
-    def generate(state, z):
-        return game.bind(state, train=False, rng=sample_key, use_ema=use_ema)("generator", z)
+    def generate(state, inputs):
+        nets = game.bind(state, train=False, rng=sample_key, use_ema=use_ema)
+        return sampler.generate(nets, inputs)
 
-    fixed_z = jax.random.normal(sample_key, (config.num_sample_images, latent_dim))
+    grid_inputs, grid_columns = sampler.grid(sample_key, config.num_sample_images)
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
 
@@ -182,26 +183,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         # The same latents at every evaluation, so successive numbers differ only by G.
         key = jax.random.fold_in(rng, 4)
         for i in itertools.count():
-            z = jax.random.normal(jax.random.fold_in(key, i), (evaluator.settings.batch_size,
-                                                               latent_dim))
-            yield np.asarray(jax.device_get(generate(state, z)))
+            inputs = sampler.random(jax.random.fold_in(key, i), evaluator.settings.batch_size)
+            yield np.asarray(jax.device_get(generate(state, inputs)))
     writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
 
     def write_samples(state, step):
         # Every process takes part in the computation (with several hosts the state is
         # a global array); only the main one writes.
         if isinstance(inp, MixtureInput):
-            z = jax.random.normal(jax.random.fold_in(sample_key, 1), (PROTOCOL_NUM_SAMPLES, latent_dim))
-            pts = np.asarray(jax.device_get(generate(state, z)))
+            inputs = sampler.random(jax.random.fold_in(sample_key, 1), PROTOCOL_NUM_SAMPLES)
+            pts = np.asarray(jax.device_get(generate(state, inputs)))
             if not is_main:
                 return
             img = writers.scatter_plot(pts, inp.mixture.means, workdir / "samples" / f"step_{step:07d}.png",
                                        title=f"step {step}")
         else:
-            images = np.asarray(jax.device_get(generate(state, fixed_z)))
+            images = np.asarray(jax.device_get(generate(state, grid_inputs)))
             if not is_main:
                 return
-            img = writers.image_grid(images)
+            img = writers.image_grid(images, columns=grid_columns)
             writers.save_png(img, workdir / "samples" / f"step_{step:07d}.png")
         writer.write_image(step, "samples", img if img.shape[-1] == 3 else np.repeat(img, 3, -1))
 
@@ -285,17 +285,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
               "command to continue.", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM)
 
-    result = evaluate(config, state, inp, workdir, generate, last_logged)
+    result = evaluate(config, state, inp, workdir, generate, last_logged, sampler)
     if evaluator is not None:
         result["metrics"] = evaluator.evaluate(eval_batches(state))
         writer.write_scalars(step, suite.scalar_summary(result["metrics"]))
+        family_result = family_eval.evaluate_family(
+            config, game, state, sampler, use_ema=use_ema, seed_key=jax.random.fold_in(rng, 5),
+            evaluator=evaluator)
+        if family_result is not None:
+            result["family_metrics"] = family_result
+            writer.write_scalars(step, family_eval.summary(family_result))
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
     return result
 
 
-def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> dict:
+def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict, sampler) -> dict:
     """Final evaluation: mode coverage for mixtures and the last logged metrics.
 
     The metrics that `config.eval.metrics` names are added by the caller under "metrics".
@@ -307,8 +313,7 @@ def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict) -> 
         result["skipped_files"] = inp.num_skipped
     if isinstance(inp, MixtureInput):
         key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 3)
-        z = jax.random.normal(key, (PROTOCOL_NUM_SAMPLES, config.model.latent_dim))
-        samples = np.asarray(generate(state, z))
+        samples = np.asarray(generate(state, sampler.random(key, PROTOCOL_NUM_SAMPLES)))
         stats = mode_statistics(samples, inp.mixture.means, inp.mixture.std)
         result.update(stats)
         result["protocol"] = (f"Lin et al. 2018 (PacGAN): {PROTOCOL_NUM_SAMPLES} samples, "

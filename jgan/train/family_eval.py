@@ -1,0 +1,122 @@
+"""The evaluation a conditional or InfoGAN run adds to its final `eval.json`.
+
+Class-conditional runs (cGAN, projection, ACGAN): `eval.num_samples` samples, an equal
+share per class, scored by the classifier of `eval.classifier_workdir`: its accuracy on
+the requested labels (overall and per class) and the Frechet distance in its feature
+space per class and overall, against the first `eval.num_real` images of the
+reference split (`jgan.eval.conditional`). With `fid` among `eval.metrics`, FID per
+class and overall too.
+
+InfoGAN runs: the first categorical code's accuracy against the classifier's digit
+after the best one-to-one matching of code values to classes (Hungarian), and how well
+Q recovers each continuous code (Pearson r, R^2).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgan.data.in_memory import load_examples
+from jgan.eval import conditional as cond_eval
+from jgan.eval import suite
+from jgan.families.infogan import Q_HEAD
+
+
+def _batched(fn, inputs: dict, batch_size: int) -> np.ndarray:
+    n = len(next(iter(inputs.values())))
+    out = [np.asarray(jax.device_get(fn({k: v[i:i + batch_size] for k, v in inputs.items()})))
+           for i in range(0, n, batch_size)]
+    return np.concatenate(out)
+
+
+def _pool3(evaluator: suite.Evaluator, images: np.ndarray) -> np.ndarray:
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    bs = evaluator.settings.batch_size
+    return np.concatenate([evaluator.inception(images[i:i + bs])["pool3"]
+                           for i in range(0, len(images), bs)])
+
+
+def _real_images_and_labels(settings: suite.EvalSettings):
+    source = suite._real_source(settings)
+    arrays = load_examples(source, resolution=settings.resolution, channels=settings.channels,
+                           resize=settings.data_resize)
+    n = min(settings.num_real, len(arrays["label"]))
+    images = arrays["image"][:n]
+    if images.dtype != np.uint8:  # resized: floats in [-1, 1] already
+        images = np.clip(images, -1.0, 1.0)
+    return images, arrays["label"][:n]
+
+
+def evaluate_family(config, game, state, sampler, *, use_ema: bool, seed_key: jax.Array,
+                    evaluator: suite.Evaluator | None) -> dict | None:
+    """The family's own metrics, or None for unconditional runs or without a classifier.
+
+    Args:
+      config: the run's config.
+      game, state: the run's game and final state.
+      sampler: its `jgan.families.sampling.GeneratorInputs`.
+      use_ema: sample with the EMA generator weights.
+      seed_key: key of the fixed evaluation latents.
+      evaluator: the run's `suite.Evaluator` (its classifier and Inception network are
+        reused), or None.
+    """
+    if sampler.family == "gan" or evaluator is None or not evaluator.settings.classifier_workdir:
+        return None
+    settings = evaluator.settings
+    classifier = evaluator.classifier
+    nets_fn = lambda: game.bind(state, train=False, rng=seed_key, use_ema=use_ema)
+    generate = jax.jit(lambda inputs: sampler.generate(nets_fn(), inputs))
+    seed = int(jax.random.randint(seed_key, (), 0, 2**31 - 1))
+    if sampler.conditional:
+        k = sampler.num_classes
+        z, labels = cond_eval.class_conditional_latents(
+            num_classes=k, per_class=max(2, settings.num_samples // k),
+            latent_dim=sampler.latent_dim, seed=seed)
+        images = _batched(generate, {"z": jnp.asarray(z), "labels": jnp.asarray(labels)},
+                          settings.batch_size)
+        real, real_labels = _real_images_and_labels(settings)
+        kwargs = {}
+        if "fid" in settings.metrics:
+            kwargs = dict(inception_features=_pool3(evaluator, images),
+                          real_inception_features=_pool3(evaluator, real))
+        return cond_eval.evaluate_conditional_samples(
+            images, labels, classifier=classifier, real_images=real, real_labels=real_labels,
+            **kwargs)
+    codes = sampler.codes
+    inputs = cond_eval.infogan_code_samples(
+        noise_dim=codes.noise_dim, categorical=codes.categorical, continuous=codes.continuous,
+        per_value=max(2, settings.num_samples // max(codes.categorical or (1,))), seed=seed)
+    inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
+    images = _batched(generate, inputs, settings.batch_size)
+    result = {}
+    if codes.categorical:
+        predicted = np.argmax(classifier.logits_and_features(images)[0], axis=-1)
+        result["categorical_code"] = cond_eval.categorical_code_accuracy(
+            np.asarray(inputs["categorical"][:, 0]), predicted,
+            num_codes=codes.categorical[0], num_classes=classifier.num_classes)
+    if codes.continuous:
+        def q_mean(batch):
+            nets = nets_fn()
+            h = nets("discriminator", jnp.asarray(batch["x"]), features=True)
+            return nets(Q_HEAD, h)["continuous_mean"]
+        predicted = _batched(jax.jit(q_mean), {"x": images}, settings.batch_size)
+        result["continuous_codes"] = cond_eval.continuous_code_recovery(
+            np.asarray(inputs["continuous"]), predicted)
+    return result
+
+
+def summary(result: dict | None) -> dict:
+    """Headline scalars of `evaluate_family`'s result for metrics.jsonl."""
+    if not result:
+        return {}
+    out = {}
+    for key in ("accuracy", "classifier_fd", "fid"):
+        if key in result:
+            out[f"eval/conditional_{key}"] = float(result[key])
+    if "categorical_code" in result:
+        out["eval/infogan_code_accuracy"] = float(result["categorical_code"]["accuracy"])
+    if "continuous_codes" in result:
+        out["eval/infogan_continuous_r2"] = float(result["continuous_codes"]["mean_r2"])
+    return out
