@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -87,6 +86,9 @@ ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None and ARGS.xla_flags:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ARGS.xla_flags).strip()
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput_report import compare_runners  # noqa: E402
+
 import jax  # noqa: E402  (after XLA_FLAGS)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -120,8 +122,10 @@ def build_jgan(args):
     step_fn = make_step(game)
     if args.steps_per_call > 1:
         def scan_steps(state, batch):
+            # Unrolled on XLA's CPU backend, where a conv step in a while loop is ~8x slower.
             state, metrics = jax.lax.scan(lambda s, _: step_fn(s, batch), state, None,
-                                          length=args.steps_per_call)
+                                          length=args.steps_per_call,
+                                          unroll=jax.default_backend() == "cpu")
             return state, jax.tree.map(lambda m: m[-1], metrics)
         step = jax.jit(scan_steps, donate_argnums=0)
     else:
@@ -157,7 +161,7 @@ class JganRunner:
     def run(self, n: int) -> float:
         """Seconds for n steps (dispatched asynchronously, the last result awaited)."""
         t0 = time.perf_counter()
-        state = self.state
+        state, metrics = self.state, self.metrics
         for _ in range(n // self.steps_per_call):
             state, metrics = self.step(state, self.batch)
         jax.block_until_ready((state, metrics))
@@ -319,37 +323,8 @@ def main(args):
         if not same:
             sys.exit("parameter counts differ: not the same architecture")
 
-    for name, r in runners.items():   # warm-up (jgan is already compiled)
-        r.run(args.warmup)
-    rates = {name: [] for name in runners}
-    cpu_ms = {name: [] for name in runners}
-    for rnd in range(args.rounds):
-        order = list(runners) if rnd % 2 == 0 else list(reversed(runners))
-        for name in order:
-            c0 = time.process_time()
-            dt = runners[name].run(args.steps)
-            cpu_ms[name].append(1e3 * (time.process_time() - c0) / args.steps)
-            rates[name].append(args.steps * args.batch / dt)
-        print(f"round {rnd + 1}: " + ", ".join(f"{n} {rates[n][-1]:.0f} img/s" for n in runners))
-
-    print()
-    print(f"{'':11s} {'median img/s':>12s} {'best':>6s} {'ms/step':>8s} {'CPU ms/step':>12s}  "
-          f"rounds (img/s)")
-    med = {}
-    for name, rs in rates.items():
-        med[name] = statistics.median(rs)
-        print(f"{name:11s} {med[name]:12.0f} {max(rs):6.0f} {1e3 * args.batch / med[name]:8.1f} "
-              f"{statistics.median(cpu_ms[name]):12.1f}  " + " ".join(f"{r:.0f}" for r in rs))
-    print("(CPU ms/step: process CPU time, all threads. Much less than threads x ms/step "
-          "means the run was starved by other processes.)")
-    if "jgan" in med:
-        jr = runners["jgan"]
-        print(f"jgan compile time: {jr.compile_s:.2f} s (trace+lower {jr.trace_s:.2f} s + XLA "
-              f"{jr.xla_compile_s:.2f} s), not included in img/s")
-        for other in ("torch", "torch-lean"):
-            if other in med:
-                print(f"ratio jgan / {other}: {med['jgan'] / med[other]:.2f}x (median), "
-                      f"{max(rates['jgan']) / max(rates[other]):.2f}x (best rounds)")
+    med = compare_runners(runners, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
+                          batch=args.batch, digits=0)
     return med
 
 

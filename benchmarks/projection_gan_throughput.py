@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -69,6 +68,9 @@ def parse_args(argv=None):
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None and ARGS.xla_flags:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ARGS.xla_flags).strip()
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput_report import compare_runners  # noqa: E402
 
 import jax  # noqa: E402  (after XLA_FLAGS)
 import jax.numpy as jnp  # noqa: E402
@@ -229,32 +231,8 @@ def main(args):
         if not same:
             sys.exit("parameter counts differ: not the same architecture")
 
-    for r in runners.values():   # warm-up (jgan is already compiled)
-        r.run(args.warmup)
-    rates = {name: [] for name in runners}
-    cpu_ms = {name: [] for name in runners}
-    for rnd in range(args.rounds):
-        for name in (list(runners) if rnd % 2 == 0 else list(reversed(runners))):
-            c0 = time.process_time()
-            dt = runners[name].run(args.steps)
-            cpu_ms[name].append(1e3 * (time.process_time() - c0) / args.steps)
-            rates[name].append(args.steps * args.batch / dt)
-        print(f"round {rnd + 1}: " + ", ".join(f"{n} {rates[n][-1]:.1f} img/s" for n in runners))
-
-    print(f"\n{'':11s} {'median img/s':>12s} {'best':>7s} {'ms/step':>8s} {'CPU ms/step':>12s}"
-          f"  rounds (img/s)")
-    med = {}
-    for name, rs in rates.items():
-        med[name] = statistics.median(rs)
-        print(f"{name:11s} {med[name]:12.1f} {max(rs):7.1f} {1e3 * args.batch / med[name]:8.0f} "
-              f"{statistics.median(cpu_ms[name]):12.0f}  " + " ".join(f"{r:.1f}" for r in rs))
-    if "jgan" in med:
-        print(f"jgan compile time: {jr.compile_s:.2f} s (trace+lower {jr.trace_s:.2f} s + XLA "
-              f"{jr.xla_compile_s:.2f} s), not included in img/s")
-        for other in ("torch", "torch-lean"):
-            if other in med:
-                print(f"ratio jgan / {other} images per second: {med['jgan'] / med[other]:.2f}x "
-                      f"(median), {max(rates['jgan']) / max(rates[other]):.2f}x (best rounds)")
+    med = compare_runners(runners, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
+                          batch=args.batch, digits=1)
     return med
 
 

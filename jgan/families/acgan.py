@@ -13,7 +13,7 @@ import optax
 
 from jgan import auxiliary_losses, losses
 from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, sample_latent
-from jgan.families.conditional import sample_labels
+from jgan.families.conditional import labeled_batch, sample_labels
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.game import Game, Networks
 
@@ -60,10 +60,7 @@ def acgan_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: in
                                        r1_gamma=r1_gamma, r2_gamma=r2_gamma)
 
     def real_batch(batch):
-        for key in (data_key, label_key):
-            if key not in batch:
-                raise KeyError(f"ACGAN needs {key!r} in the batch; it has {sorted(batch)}.")
-        return batch[data_key], batch[label_key].astype(jnp.int32)
+        return labeled_batch(batch, data_key=data_key, label_key=label_key, family="ACGAN")
 
     def fakes(nets: Networks, rng, n):
         z_rng, c_rng = jax.random.split(rng)

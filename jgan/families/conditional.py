@@ -27,6 +27,14 @@ def sample_labels(rng: jax.Array, batch_size: int, num_classes: int) -> jax.Arra
     return jax.random.randint(rng, (batch_size,), 0, num_classes, jnp.int32)
 
 
+def labeled_batch(batch, *, data_key: str, label_key: str, family: str):
+    """`(data, int32 labels)` of a batch; a missing key is named with the family."""
+    for key in (data_key, label_key):
+        if key not in batch:
+            raise KeyError(f"The {family} game needs {key!r} in the batch; it has {sorted(batch)}.")
+    return batch[data_key], batch[label_key].astype(jnp.int32)
+
+
 def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
                      num_classes: int, loss_type: str,
                      generator_optimizer: optax.GradientTransformation,
@@ -74,11 +82,7 @@ def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
         gradient_penalty_target=gradient_penalty_target, r1_gamma=r1_gamma, r2_gamma=r2_gamma)
 
     def real_batch(batch):
-        for key in (data_key, label_key):
-            if key not in batch:
-                raise KeyError(f"A conditional game needs {key!r} in the batch; it has "
-                               f"{sorted(batch)}.")
-        return batch[data_key], batch[label_key].astype(jnp.int32)
+        return labeled_batch(batch, data_key=data_key, label_key=label_key, family="conditional")
 
     def fake_batch(nets: Networks, rng, real_labels):
         z_rng, y_rng = jax.random.split(rng)
