@@ -387,8 +387,9 @@ def test_config_builds_a_game_for_every_rule(rule):
 
 
 def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
-    """A run's config.json written before game.unroll_steps / game.pack existed rebuilds
-    the same game (jgan.train.runs.load_run) and resumes under today's config."""
+    """A run's config.json written before the keys of KEYS_ADDED_LATER existed (game.pack,
+    family, data.on_device, ...) rebuilds the same game (jgan.train.runs.load_run) and
+    resumes under today's config."""
     import json
 
     import ml_collections
@@ -398,8 +399,8 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     config = mixture.get_config("ring,minimax,runlocal")
     old = json.loads(config.to_json_best_effort())
     for key in builders.KEYS_ADDED_LATER:
-        section, leaf = key.split(".")
-        del old[section][leaf]
+        *section, leaf = key.split(".")
+        del (old[section[0]] if section else old)[leaf]
     game = builders.build_game(ml_collections.ConfigDict(old))
     batch = {"image": jnp.zeros((config.batch_size, 2))}
     chex.assert_trees_all_equal_shapes(jax.eval_shape(game.init, jax.random.key(0), batch),
