@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from experiments.configs import conditional
+from jgan.eval.classifier import load_classifier
 from jgan.sample import draw
 from jgan.train import classifier_trainer, trainer
 from tests.helpers import load_config, require_shared_tfds
@@ -51,6 +52,29 @@ def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir
     # A row per class (per value of InfoGAN's categorical code) in the sample grids.
     grid = tmp_path / "samples" / f"step_{config.num_steps:07d}.png"
     assert grid_rows(grid) == 10
+
+
+def test_padded_32px_projection_run_is_scored_during_and_after_training(tmp_path):
+    # Fashion-MNIST padded to 32x32x3 for the CIFAR-sized ResNet, scored by a
+    # classifier trained on the same padded images (classifier_fashion_mnist.py:pad32).
+    data_dir = require_shared_tfds()
+    classifier_config = load_config("classifier_fashion_mnist", "runlocal,pad32")
+    classifier_config.data.data_dir = data_dir
+    classifier_trainer.train_and_evaluate(classifier_config, tmp_path / "classifier")
+    assert load_classifier(tmp_path / "classifier").image_shape == (32, 32, 3)
+    config = load_config("conditional", "projection,fashion_mnist32,runlocal")
+    config.data.data_dir = data_dir
+    config.eval.metrics = "classifier_fd"
+    config.eval.classifier_workdir = str(tmp_path / "classifier")
+    config.eval.num_samples = 40
+    config.eval.num_real = 60
+    config.eval.every = 2  # one evaluation during training, then the final one
+    result = trainer.train_and_evaluate(config, tmp_path / "run")
+    assert len(result["family_metrics"]["per_class_accuracy"]) == 10
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    scored = [m for m in lines if "eval/conditional_accuracy" in m]
+    assert [m["step"] for m in scored] == [2, config.num_steps]
+    assert scored[-1]["eval/conditional_accuracy"] == result["family_metrics"]["accuracy"]
 
 
 def test_sample_cli_takes_labels_and_codes(tmp_path):

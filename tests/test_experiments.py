@@ -119,6 +119,27 @@ def test_exact_resume(tmp_path, name, arg):
     chex.assert_trees_all_equal(state_a, state_b)
 
 
+def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path):
+    config = load_config("mixture", "ring,wgan_gp,runlocal")
+    straight, limited = tmp_path / "straight", tmp_path / "limited"
+    trainer.train_and_evaluate(config, straight)
+    config.max_train_seconds = 1e-9  # over after the first jitted call
+    result = trainer.train_and_evaluate(config, limited)
+    first_call = trainer._chunk_length(0, config, config.steps_per_call)
+    assert 0 < first_call < config.num_steps
+    assert result["step"] == first_call
+    assert result["stopped_by_max_train_seconds"] == config.max_train_seconds
+    assert "modes" in json.loads((limited / "eval.json").read_text())
+    assert (limited / "checkpoints" / str(first_call)).is_dir()
+    config.max_train_seconds = 0.0  # the same run, continued without a limit
+    result = trainer.train_and_evaluate(config, limited)
+    assert result["step"] == config.num_steps and "stopped_by_max_train_seconds" not in result
+    state_a, metrics_a = _final_state_and_metrics(straight)
+    state_b, metrics_b = _final_state_and_metrics(limited)
+    assert metrics_a == metrics_b
+    chex.assert_trees_all_equal(state_a, state_b)
+
+
 def test_data_in_device_memory_runs_in_chunks_and_resumes_exactly(tmp_path):
     config = load_config("image_folder")
     config.data.root = str(make_image_folder(tmp_path / "photos"))

@@ -19,6 +19,8 @@ from jgan.train import builders, writers
     ("optimizer.discriminator.name", "lion", "config.optimizer.discriminator.name"),
     ("optimizer.generator.learning_rate", -1.0, "config.optimizer.generator.learning_rate"),
     ("optimizer.generator.schedule", "cosine", "config.optimizer.generator.schedule"),
+    ("model.dense_hidden", -1, "config.model.dense_hidden"),
+    ("max_train_seconds", -5.0, "config.max_train_seconds"),
 ])
 def test_validate_names_the_bad_key(key, value, message):
     config = dcgan_mnist.get_config("runlocal")
@@ -84,3 +86,25 @@ def test_mlp_discriminator_widths_default_to_the_generators_and_can_differ():
         jax.random.PRNGKey(0), {"image": jnp.zeros((config.batch_size, 2))}).discriminator.params
     kernels = [v["kernel"].shape for _, v in sorted(params["discriminator"]["discriminator"].items())]
     assert kernels == [(8, 64), (64, 48), (48, 16), (16, 1)]  # packs of 4 points: 8 inputs
+
+
+def test_infogan_networks_have_the_papers_dense_layers():
+    from experiments.configs import conditional
+
+    config = conditional.get_config("infogan,mnist,runlocal")
+    assert config.model.dense_hidden == 1024
+    config.model.dense_hidden = 24
+    game = builders.build_game(config)
+    state = game.init(jax.random.PRNGKey(0), {"image": jnp.zeros((2, 28, 28, 1))})
+    g = state.generator.params["generator"]
+    d = state.discriminator.params["discriminator"]
+    # G: [z, codes] (62 + 10 + 2) -> FC 24 -> the 7x7 projection; D: conv trunk -> FC 24.
+    assert g["hidden"]["kernel"].shape == (74, 24)
+    assert g["project"]["kernel"].shape[0] == 24
+    assert d["hidden"]["kernel"].shape == (7 * 7 * 2 * config.model.width, 24)
+    assert d["logit"]["kernel"].shape == (24, 1)
+    # Q's head reads the dense layer's features.
+    assert state.generator.params["q_head"]["hidden"]["kernel"].shape[0] == 24
+    config.model.kind = "mlp"
+    with pytest.raises(builders.ConfigError, match=r"model\.dense_hidden"):
+        builders.validate(config)

@@ -14,6 +14,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.family = "gan"             # gan | conditional | acgan | infogan (jgan.families)
     c.seed = 0
     c.num_steps = 1000
+    c.max_train_seconds = 0.0    # > 0: end training after this long (then checkpoint, eval)
     c.batch_size = 64            # per discriminator update, global over devices
     c.steps_per_call = 1         # steps fused in one jitted call (mixtures, data.on_device)
     c.log_every = 100
@@ -43,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.categorical_codes = (10,)      # infogan: values of each categorical code
     c.model.continuous_codes = 2           # infogan: Uniform(-1, 1) codes
     c.model.width = 64
+    c.model.dense_hidden = 0               # dcgan: FC layer after z / before the logit
     c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
     c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden
     c.model.normalization = "batch"

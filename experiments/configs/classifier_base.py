@@ -27,6 +27,7 @@ def classifier_config(*, dataset: str, num_steps: int,
     c.data.data_dir = ""         # TFDS data dir ("" = TFDS_DATA_DIR or TFDS's default)
     c.data.resolution = 28
     c.data.channels = 1
+    c.data.resize = "bicubic"    # or "pad": centred on a larger canvas (as the GAN's data)
     c.data.worker_count = 0
 
     c.model = ml_collections.ConfigDict()

@@ -10,9 +10,9 @@ Families (`config.family`, `jgan.families`):
               paper's saturating one).
   projection  Miyato & Koyama 2018: SNGAN ResNets, conditional batch norm in G, the
               projection term in D, spectral norm, hinge loss, Adam(2e-4, 0, 0.9).
-  infogan     Chen et al. 2016: DCGAN networks, 62 noise dims, a 10-way categorical
-              code and 2 continuous codes, Q's head on D's trunk, lambda = 1;
-              Adam 2e-4 (D) / 1e-3 (G and Q), b1 = 0.5, as the paper's MNIST model.
+  infogan     Chen et al. 2016: DCGAN networks with the paper's FC1024 layers, 62 noise
+              dims, a 10-way categorical code and 2 continuous codes, Q's head on D's
+              trunk, lambda = 1; Adam 2e-4 (D) / 1e-3 (G and Q), b1 = 0.5, as the paper's MNIST model.
 Datasets: mnist, fashion_mnist (28 px; projection runs its ResNet at 28 px there),
 fashion_mnist32 (zero-padded to 32 px, 3 channels, for the CIFAR-sized ResNet) and cifar10
 (for users with a network; TFDS prepares it).
@@ -71,6 +71,10 @@ def get_config(arg: str = "cgan,mnist"):
             c.optimizer[team].b2 = 0.9
     elif family == "infogan":
         c.model.latent_dim = 62
+        # The paper's FC1024-BN layers after z and before D's output: without them the
+        # categorical code settled on style more often than on digit class (27.8% matched
+        # accuracy after 3,000 steps against 62.2% after 2,000 with them, seed 0).
+        c.model.dense_hidden = 1024
         c.model.categorical_codes = (10,)
         c.model.continuous_codes = 2 if channels == 1 else 0
         c.game.info_weight = 1.0

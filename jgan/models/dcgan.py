@@ -1,11 +1,14 @@
 """DCGAN generator and discriminator (Radford et al. 2016) for 28, 32 and 64 px.
 
-Generator: z -> dense projection to a `base x base` map (7 for 28 px, 4 otherwise),
-then 2x upsampling blocks (`UpsampleConv`, batch norm, ReLU), halving the width each
+Generator: z -> [optional dense hidden layer, batch norm, ReLU] -> dense projection to
+a `base x base` map (7 for 28 px, 4 otherwise), then 2x upsampling blocks
+(`UpsampleConv`, batch norm, ReLU), halving the width each
 time, to `resolution x resolution x channels` with tanh. Discriminator: 4x4 stride-2
 convolutions with LeakyReLU(0.2), doubling the width each time, optional batch /
-layer norm (never on the first layer, as in DCGAN) and optional spectral norm, then a
-dense layer to one logit per image.
+layer norm (never on the first layer, as in DCGAN) and optional spectral norm, then
+[an optional dense hidden layer with the same normalization] and a dense layer to one
+logit per image. The dense hidden layers (`dense_hidden=1024`) make InfoGAN's MNIST
+networks (Chen et al. 2016, appendix C.1): FC1024-BN on both sides.
 """
 from __future__ import annotations
 
@@ -35,12 +38,15 @@ class DCGANGenerator(nn.Module):
       resolution: 28, 32 or 64.
       channels: output channels (1 for MNIST, 3 for RGB).
       width: channels of the last hidden map; the first has width * 2^(n-1).
+      dense_hidden: width of a dense layer (with batch norm and ReLU) between z and the
+        projection, or 0 for none (DCGAN).
       bn_axis_name: axis to average batch statistics over inside `shard_map`/`pmap`
         (not needed under `jit` with sharded arrays).
     """
     resolution: int = 28
     channels: int = 1
     width: int = 64
+    dense_hidden: int = 0
     bn_axis_name: str | None = None
 
     @nn.compact
@@ -49,6 +55,10 @@ class DCGANGenerator(nn.Module):
         bn = lambda name: nn.BatchNorm(use_running_average=not train, momentum=0.9,
                                        epsilon=1e-5, axis_name=self.bn_axis_name, name=name)
         features = self.width * 2 ** (n - 1)
+        if self.dense_hidden:
+            z = nn.Dense(self.dense_hidden, kernel_init=dcgan_init, use_bias=False,
+                         name="hidden")(z)
+            z = nn.relu(bn("hidden_bn")(z))
         x = nn.Dense(base * base * features, kernel_init=dcgan_init, use_bias=False,
                      name="project")(z)
         x = nn.relu(bn("project_bn")(x.reshape(z.shape[0], base, base, features)))
@@ -71,12 +81,15 @@ class DCGANDiscriminator(nn.Module):
         gradient penalty) or "none".
       spectral_norm: wrap every convolution and the output layer in `nn.SpectralNorm`
         (Miyato et al. 2018).
+      dense_hidden: width of a dense layer (normalized like the convolutions, then
+        LeakyReLU) after the last convolution, or 0 for none (DCGAN).
       bn_axis_name: as for the generator.
     """
     resolution: int = 28
     width: int = 64
     normalization: str = "batch"
     spectral_norm: bool = False
+    dense_hidden: int = 0
     bn_axis_name: str | None = None
 
     @nn.compact
@@ -106,6 +119,17 @@ class DCGANDiscriminator(nn.Module):
             x = nn.leaky_relu(x, 0.2)
             width *= 2
         x = x.reshape(x.shape[0], -1)
+        if self.dense_hidden:
+            use_bn = self.normalization == "batch"
+            dense = nn.Dense(self.dense_hidden, use_bias=not use_bn, kernel_init=dcgan_init,
+                             name="hidden")
+            x = dense_or_conv_sn(dense, self.spectral_norm)(x, train)
+            if use_bn:
+                x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                 axis_name=self.bn_axis_name, name="hidden_bn")(x)
+            elif self.normalization == "layer":
+                x = nn.LayerNorm(name="hidden_ln")(x)
+            x = nn.leaky_relu(x, 0.2)
         if features:
             return x
         out = dense_or_conv_sn(nn.Dense(1, kernel_init=dcgan_init, name="logit"),

@@ -33,7 +33,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.num_classes": 10, "model.categorical_codes": (10,),
                     "model.continuous_codes": 2, "game.fake_labels": "uniform",
                     "game.class_loss_weight": 1.0, "game.info_weight": 1.0,
-                    "game.continuous_weight": 1.0, "data.resize": "bicubic"}
+                    "game.continuous_weight": 1.0, "data.resize": "bicubic",
+                    "model.dense_hidden": 0, "max_train_seconds": 0.0}
 
 
 class ConfigError(ValueError):
@@ -83,6 +84,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"batch_size={config.batch_size} does not split into PacGAN packs of "
              f"{config.game.pack}.")
     _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
+    _require(config.get("max_train_seconds", 0.0) >= 0, "max_train_seconds",
+             "must be >= 0 (0: no limit).")
     if config.data.kind == "stacked_mnist":
         _require(config.data.channels == 3, "data.channels",
                  f"Stacked MNIST has 3 channels (one digit each), got {config.data.channels}.")
@@ -93,6 +96,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         _require(config.model.normalization in ("batch", "layer", "none"),
                  "model.normalization", f"{config.model.normalization!r} is not batch, layer or none.")
+    dense_hidden = config.model.get("dense_hidden", 0)
+    _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
+    _require(dense_hidden == 0 or config.model.kind == "dcgan", "model.dense_hidden",
+             f"only the dcgan networks have a dense hidden layer; model.kind is "
+             f"{config.model.kind!r}.")
     for team in ("generator", "discriminator"):
         opt = config.optimizer[team]
         _require(opt.name in OPTIMIZERS, f"optimizer.{team}.name",
@@ -171,9 +179,11 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
         return (resnet.ResNetGenerator(width=2 * m.width, latent_dim=latent_dim, resolution=res,
                                        channels=config.data.channels),
                 resnet.ResNetDiscriminator(width=m.width, spectral_norm=m.spectral_norm))
-    return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width),
+    dense_hidden = m.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
+    return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width,
+                           dense_hidden=dense_hidden),
             DCGANDiscriminator(resolution=res, width=m.width, normalization=m.normalization,
-                               spectral_norm=m.spectral_norm))
+                               spectral_norm=m.spectral_norm, dense_hidden=dense_hidden))
 
 
 def build_networks(config: ml_collections.ConfigDict):

@@ -54,6 +54,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(d.kind == "tfds", "data.kind", f"{d.kind!r}: the classifier trains on TFDS data only.")
     _require(d.resolution >= 8, "data.resolution", f"must be >= 8, got {d.resolution}.")
     _require(d.channels in (1, 3), "data.channels", f"must be 1 or 3, got {d.channels}.")
+    _require(d.get("resize", "bicubic") in ("bicubic", "pad"), "data.resize",
+             f"{d.get('resize')!r} is not bicubic or pad.")
     _require(config.num_steps >= 1, "num_steps", f"must be >= 1, got {config.num_steps}.")
     for key in ("batch_size", "eval_batch_size"):
         _require(config[key] >= 1, key, f"must be >= 1, got {config[key]}.")
@@ -165,7 +167,8 @@ class EvalSplit:
         # Batches of one example over one epoch: every example exactly once, none dropped
         # (the order is shuffled, which a sum over the split does not see).
         loader = image_data.make_image_loader(source, global_batch_size=1, resolution=d.resolution,
-                                              channels=d.channels, seed=config.seed, num_epochs=1)
+                                              channels=d.channels, seed=config.seed, num_epochs=1,
+                                              resize=d.get("resize", "bicubic"))
         examples = list(loader)
         self.images = np.concatenate([e["image"] for e in examples])
         self.labels = np.concatenate([e["label"] for e in examples])
@@ -210,7 +213,8 @@ def make_evaluate(mesh: Mesh, batch_size: int):
 
 
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
-    check_resumable(config, workdir, resumable=RESUMABLE_CHANGES, what="classifier run")
+    check_resumable(config, workdir, resumable=RESUMABLE_CHANGES, what="classifier run",
+                    defaults={"data.resize": "bicubic"})
 
 
 def _every(step: int, every: int, num_steps: int) -> bool:

@@ -49,62 +49,92 @@ def _real_images_and_labels(settings: suite.EvalSettings):
     return images, arrays["label"][:n]
 
 
-def evaluate_family(config, game, state, sampler, *, use_ema: bool, seed_key: jax.Array,
-                    evaluator: suite.Evaluator | None) -> dict | None:
-    """The family's own metrics, or None for unconditional runs or without a classifier.
+class FamilyEvaluator:
+    """The family's own metrics of a run's state; built once per run, so its jitted
+    functions (which take the state as an argument) compile once for every evaluation.
 
-    Args:
-      config: the run's config.
-      game, state: the run's game and final state.
-      sampler: its `jgan.families.sampling.GeneratorInputs`.
-      use_ema: sample with the EMA generator weights.
-      seed_key: key of the fixed evaluation latents.
-      evaluator: the run's `suite.Evaluator` (its classifier and Inception network are
-        reused), or None.
+    Call `FamilyEvaluator.create`, which gives None for unconditional runs or without
+    a classifier.
     """
-    if sampler.family == "gan" or evaluator is None or not evaluator.settings.classifier_workdir:
-        return None
-    settings = evaluator.settings
-    classifier = evaluator.classifier
-    nets_fn = lambda: game.bind(state, train=False, rng=seed_key, use_ema=use_ema)
-    generate = jax.jit(lambda inputs: sampler.generate(nets_fn(), inputs))
-    seed = int(jax.random.randint(seed_key, (), 0, 2**31 - 1))
-    if sampler.conditional:
-        k = sampler.num_classes
-        z, labels = cond_eval.class_conditional_latents(
-            num_classes=k, per_class=max(2, settings.num_samples // k),
-            latent_dim=sampler.latent_dim, seed=seed)
-        images = _batched(generate, {"z": jnp.asarray(z), "labels": jnp.asarray(labels)},
-                          settings.batch_size)
-        real, real_labels = _real_images_and_labels(settings)
-        kwargs = {}
-        if "fid" in settings.metrics:
-            kwargs = dict(inception_features=_pool3(evaluator, images),
-                          real_inception_features=_pool3(evaluator, real))
-        return cond_eval.evaluate_conditional_samples(
-            images, labels, classifier=classifier, real_images=real, real_labels=real_labels,
-            **kwargs)
-    codes = sampler.codes
-    inputs = cond_eval.infogan_code_samples(
-        noise_dim=codes.noise_dim, categorical=codes.categorical, continuous=codes.continuous,
-        per_value=max(2, settings.num_samples // max(codes.categorical or (1,))), seed=seed)
-    inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
-    images = _batched(generate, inputs, settings.batch_size)
-    result = {}
-    if codes.categorical:
-        predicted = np.argmax(classifier.logits_and_features(images)[0], axis=-1)
-        result["categorical_code"] = cond_eval.categorical_code_accuracy(
-            np.asarray(inputs["categorical"][:, 0]), predicted,
-            num_codes=codes.categorical[0], num_classes=classifier.num_classes)
-    if codes.continuous:
-        def q_mean(batch):
-            nets = nets_fn()
-            h = nets("discriminator", jnp.asarray(batch["x"]), features=True)
-            return nets(Q_HEAD, h)["continuous_mean"]
-        predicted = _batched(jax.jit(q_mean), {"x": images}, settings.batch_size)
-        result["continuous_codes"] = cond_eval.continuous_code_recovery(
-            np.asarray(inputs["continuous"]), predicted)
-    return result
+
+    def __init__(self, game, sampler, evaluator: suite.Evaluator, *, generate,
+                 use_ema: bool, seed_key: jax.Array):
+        self.sampler = sampler
+        self.evaluator = evaluator
+        self.generate = generate
+        self.seed = int(jax.random.randint(seed_key, (), 0, 2**31 - 1))
+        self._real = None
+
+        @jax.jit
+        def q_mean(state, x):
+            nets = game.bind(state, train=False, rng=seed_key, use_ema=use_ema)
+            return nets(Q_HEAD, nets("discriminator", x, features=True))["continuous_mean"]
+        self.q_mean = q_mean
+
+    @classmethod
+    def create(cls, game, sampler, evaluator: suite.Evaluator | None, *, generate,
+               use_ema: bool, seed_key: jax.Array) -> "FamilyEvaluator | None":
+        """Args:
+          game: the run's game.
+          sampler: its `jgan.families.sampling.GeneratorInputs`.
+          evaluator: the run's `suite.Evaluator` (its classifier and Inception network
+            are reused), or None.
+          generate: jitted `(state, inputs) -> images` (the trainer's).
+          use_ema: read the EMA weights (Q's head is on the generator's team).
+          seed_key: key of the fixed evaluation latents, the same at every evaluation.
+        """
+        if (sampler.family == "gan" or evaluator is None
+                or not evaluator.settings.classifier_workdir):
+            return None
+        return cls(game, sampler, evaluator, generate=generate, use_ema=use_ema,
+                   seed_key=seed_key)
+
+    def real_images_and_labels(self):
+        if self._real is None:
+            self._real = _real_images_and_labels(self.evaluator.settings)
+        return self._real
+
+    def __call__(self, state) -> dict:
+        """The metrics of `state` (see the module docstring)."""
+        settings = self.evaluator.settings
+        classifier = self.evaluator.classifier
+        sampler = self.sampler
+        generate = lambda inputs: self.generate(state, inputs)
+        if sampler.conditional:
+            k = sampler.num_classes
+            z, labels = cond_eval.class_conditional_latents(
+                num_classes=k, per_class=max(2, settings.num_samples // k),
+                latent_dim=sampler.latent_dim, seed=self.seed)
+            images = _batched(generate, {"z": jnp.asarray(z), "labels": jnp.asarray(labels)},
+                              settings.batch_size)
+            real, real_labels = self.real_images_and_labels()
+            kwargs = {}
+            if "fid" in settings.metrics:
+                kwargs = dict(inception_features=_pool3(self.evaluator, images),
+                              real_inception_features=_pool3(self.evaluator, real))
+            return cond_eval.evaluate_conditional_samples(
+                images, labels, classifier=classifier, real_images=real,
+                real_labels=real_labels, **kwargs)
+        codes = sampler.codes
+        inputs = cond_eval.infogan_code_samples(
+            noise_dim=codes.noise_dim, categorical=codes.categorical,
+            continuous=codes.continuous,
+            per_value=max(2, settings.num_samples // max(codes.categorical or (1,))),
+            seed=self.seed)
+        inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
+        images = _batched(generate, inputs, settings.batch_size)
+        result = {}
+        if codes.categorical:
+            predicted = np.argmax(classifier.logits_and_features(images)[0], axis=-1)
+            result["categorical_code"] = cond_eval.categorical_code_accuracy(
+                np.asarray(inputs["categorical"][:, 0]), predicted,
+                num_codes=codes.categorical[0], num_classes=classifier.num_classes)
+        if codes.continuous:
+            predicted = _batched(lambda b: self.q_mean(state, b["x"]),
+                                 {"x": jnp.asarray(images)}, settings.batch_size)
+            result["continuous_codes"] = cond_eval.continuous_code_recovery(
+                np.asarray(inputs["continuous"]), predicted)
+        return result
 
 
 def summary(result: dict | None) -> dict:

@@ -12,6 +12,7 @@ import itertools
 import json
 import signal
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from jgan.train.resume import check_resumable
 LOSS_KEYS = ("d_loss", "g_loss")
 # Config keys a resumed run may change: how long and how often, not what is trained.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                     "progress_bar", "steps_per_call")
+                     "progress_bar", "steps_per_call", "max_train_seconds")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -89,6 +90,17 @@ def _chunk_length(step: int, config, steps_per_call: int) -> int:
         if every:
             n = min(n, every - step % every)
     return max(n, 1)
+
+
+def _out_of_time(start_time: float, limit: float) -> bool:
+    """Whether `limit` seconds of training have passed; the same answer on every host."""
+    if not limit:
+        return False
+    over = time.monotonic() - start_time >= limit
+    if jax.process_count() > 1:  # hosts must leave the loop at the same step
+        from jax.experimental import multihost_utils
+        over = bool(multihost_utils.broadcast_one_to_all(np.asarray(over)))
+    return over
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -178,6 +190,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     grid_inputs, grid_columns = sampler.grid(sample_key, config.num_sample_images)
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
+    family_evaluator = family_eval.FamilyEvaluator.create(
+        game, sampler, evaluator, generate=generate, use_ema=use_ema,
+        seed_key=jax.random.fold_in(rng, 5))
 
     def eval_batches(state):
         # The same latents at every evaluation, so successive numbers differ only by G.
@@ -230,7 +245,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                         mininterval=1.0, file=sys.stderr)
 
     step, pending = start, None
-    stopped = False
+    stopped = out_of_time = False
+    time_limit = float(config.get("max_train_seconds", 0.0))
+    start_time = time.monotonic()
     try:
         with _StopRequested() as stop:
             while step < config.num_steps:
@@ -246,6 +263,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 stop_now = stop.requested  # read once: SIGTERM may arrive at any moment
                 if stop_now:
                     events.add("checkpoint")
+                out_of_time = not stop_now and _out_of_time(start_time, time_limit)
+                if out_of_time:  # ends like the last step: log, samples, checkpoint
+                    events.update(("log", "sample", "checkpoint"))
                 if not events:
                     continue
                 absorb(pending)
@@ -263,6 +283,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 if "eval" in events and step < config.num_steps:  # the last one is final
                     writer.write_scalars(step, suite.scalar_summary(
                         evaluator.evaluate(eval_batches(state))))
+                    if family_evaluator is not None:
+                        writer.write_scalars(step, family_eval.summary(family_evaluator(state)))
                 if "checkpoint" in events:
                     input_state = ({"kind": "on_device"} if is_on_device(inp)
                                    else {"iterator": inp.get_state()})
@@ -270,6 +292,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     last_checkpoint = step
                 if stop_now:
                     stopped = True
+                    break
+                if out_of_time:
+                    print(f"max_train_seconds={time_limit:g} reached at step {step}: "
+                          "evaluating; rerun the same command to continue.", file=sys.stderr)
                     break
             if pending is not None:
                 absorb(pending)
@@ -286,15 +312,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         raise SystemExit(128 + signal.SIGTERM)
 
     result = evaluate(config, state, inp, workdir, generate, last_logged, sampler)
+    if out_of_time and step < config.num_steps:
+        result["stopped_by_max_train_seconds"] = time_limit
     if evaluator is not None:
         result["metrics"] = evaluator.evaluate(eval_batches(state))
         writer.write_scalars(step, suite.scalar_summary(result["metrics"]))
-        family_result = family_eval.evaluate_family(
-            config, game, state, sampler, use_ema=use_ema, seed_key=jax.random.fold_in(rng, 5),
-            evaluator=evaluator)
-        if family_result is not None:
-            result["family_metrics"] = family_result
-            writer.write_scalars(step, family_eval.summary(family_result))
+        if family_evaluator is not None:
+            result["family_metrics"] = family_evaluator(state)
+            writer.write_scalars(step, family_eval.summary(result["family_metrics"]))
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
