@@ -47,6 +47,30 @@ def test_acgan_losses_are_the_papers():
                                                    fake_labels=y_fake)
     g_terms = np.mean(log_softmax(fake_c)[np.arange(6), y_fake]) - np.mean(log_sigmoid(-fake))
     np.testing.assert_allclose(g_loss, -g_terms, rtol=1e-5)
+    # fake_class_loss=False: D's class term sees real images only.
+    d_loss_real_classes = auxiliary_losses.acgan_discriminator_loss(
+        real_logits=real, fake_logits=fake, real_class_logits=real_c, fake_class_logits=fake_c,
+        real_labels=y_real, fake_labels=y_fake, fake_class_loss=False)
+    l_c_real = np.mean(log_softmax(real_c)[np.arange(6), y_real])
+    np.testing.assert_allclose(d_loss_real_classes, -(l_s + l_c_real), rtol=1e-5)
+
+
+def test_acgan_config_reaches_the_fake_class_loss():
+    from experiments.configs import conditional
+    from jgan.train import builders
+
+    config = conditional.get_config("acgan,mnist,runlocal")
+    b = {"image": jnp.asarray(RNG.uniform(-1, 1, (4, 28, 28, 1)), jnp.float32),
+         "label": jnp.arange(4, dtype=jnp.int32)}
+    losses = {}
+    for flag in (True, False):
+        config.game.fake_class_loss = flag
+        game = builders.build_game(config)
+        state = game.init(jax.random.PRNGKey(0), b)
+        nets = game.bind(state, train=False, rng=jax.random.PRNGKey(1))
+        losses[flag], metrics = game.discriminator_loss(nets, b, jax.random.PRNGKey(2))
+    # The same networks and fakes: dropping the fakes' class term lowers D's loss by it.
+    assert float(losses[True]) > float(losses[False])
 
 
 @pytest.mark.parametrize("learn_std", [False, True])
@@ -219,3 +243,25 @@ def test_mlp_conditioning_wrappers_for_vectors():
     assert g.apply(gv, z, y).shape == (4, 2)
     chex.assert_shape(d.apply(dv, jnp.ones((4, 2)), y), (4,))
     assert dv["params"]["discriminator"]["Dense_0"]["kernel"].shape == (5, 8)  # 2 + 3 inputs
+
+
+def test_infogan_evaluation_reads_q_with_the_live_head_and_trunk():
+    from jgan.train.family_eval import FamilyEvaluator
+
+    game = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                        codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                        discriminator_optimizer=opt(), ema_decay=0.999)
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    # An EMA copy far from the live weights: Q's head must not be read from it.
+    state = state.replace(ema_params=jax.tree.map(lambda p: p + 1.0, state.ema_params))
+    evaluator = FamilyEvaluator(game, sampler=None, evaluator=None, generate=None,
+                                seed_key=jax.random.PRNGKey(1))
+    x = b["image"]
+    live = game.bind(state, train=False, rng=jax.random.PRNGKey(1))
+    expected = live("q_head", live("discriminator", x, features=True))["continuous_mean"]
+    ema = game.bind(state, train=False, rng=jax.random.PRNGKey(1), use_ema=True)
+    lagging = ema("q_head", ema("discriminator", x, features=True))["continuous_mean"]
+    got = evaluator.q_mean(state, x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(np.asarray(got) - np.asarray(lagging)).max() > 1e-3

@@ -62,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.r2_gamma = 0.0
     c.game.fake_labels = "uniform"  # conditional: fakes' labels, uniform | real
     c.game.class_loss_weight = 1.0  # acgan: weight of the class loss L_C
+    c.game.fake_class_loss = True   # acgan: D's L_C includes generated images (the paper)
     c.game.info_weight = 1.0        # infogan: lambda of the information loss
     c.game.continuous_weight = 1.0  # infogan: extra weight of the continuous codes
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)

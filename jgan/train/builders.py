@@ -32,7 +32,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
                     "model.num_classes": 10, "model.categorical_codes": (10,),
                     "model.continuous_codes": 2, "game.fake_labels": "uniform",
-                    "game.class_loss_weight": 1.0, "game.info_weight": 1.0,
+                    "game.class_loss_weight": 1.0, "game.fake_class_loss": True, "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "max_train_seconds": 0.0}
 
@@ -255,7 +255,8 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
     if family == "acgan":
         return acgan_game(latent_dim=config.model.latent_dim,
                           num_classes=config.model.num_classes,
-                          class_loss_weight=g.class_loss_weight, **common)
+                          class_loss_weight=g.class_loss_weight,
+                          fake_class_loss=g.get("fake_class_loss", True), **common)
     common.update(gradient_penalty_one_sided=g.gradient_penalty_one_sided)
     if family == "conditional":
         return conditional_game(latent_dim=config.model.latent_dim,

@@ -1,4 +1,5 @@
-"""The evaluation a conditional or InfoGAN run adds to its final `eval.json`.
+"""The evaluation a conditional or InfoGAN run adds to its final `eval.json` (and, as
+headline scalars, to metrics.jsonl at every `eval.every`).
 
 Class-conditional runs (cGAN, projection, ACGAN): `eval.num_samples` samples, an equal
 share per class, scored by the classifier of `eval.classifier_workdir`: its accuracy on
@@ -9,7 +10,9 @@ class and overall too.
 
 InfoGAN runs: the first categorical code's accuracy against the classifier's digit
 after the best one-to-one matching of code values to classes (Hungarian), and how well
-Q recovers each continuous code (Pearson r, R^2).
+Q recovers each continuous code (Pearson r, R^2). Images come from the run's sampling
+weights (EMA when kept); Q is read with the live weights of its head and of the
+discriminator's trunk, which were trained together.
 """
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ class FamilyEvaluator:
     """
 
     def __init__(self, game, sampler, evaluator: suite.Evaluator, *, generate,
-                 use_ema: bool, seed_key: jax.Array):
+                 seed_key: jax.Array):
         self.sampler = sampler
         self.evaluator = evaluator
         self.generate = generate
@@ -67,27 +70,29 @@ class FamilyEvaluator:
 
         @jax.jit
         def q_mean(state, x):
-            nets = game.bind(state, train=False, rng=seed_key, use_ema=use_ema)
+            # Q's head reads the discriminator's current trunk, which has no EMA copy:
+            # the head trained against that trunk is the one to read it with (the EMA
+            # head lags the trunk and scored R^2 down to -4 on runs whose live Q was fine).
+            nets = game.bind(state, train=False, rng=seed_key, use_ema=False)
             return nets(Q_HEAD, nets("discriminator", x, features=True))["continuous_mean"]
         self.q_mean = q_mean
 
     @classmethod
     def create(cls, game, sampler, evaluator: suite.Evaluator | None, *, generate,
-               use_ema: bool, seed_key: jax.Array) -> "FamilyEvaluator | None":
+               seed_key: jax.Array) -> "FamilyEvaluator | None":
         """Args:
           game: the run's game.
           sampler: its `jgan.families.sampling.GeneratorInputs`.
           evaluator: the run's `suite.Evaluator` (its classifier and Inception network
             are reused), or None.
-          generate: jitted `(state, inputs) -> images` (the trainer's).
-          use_ema: read the EMA weights (Q's head is on the generator's team).
+          generate: jitted `(state, inputs) -> images` (the trainer's, EMA weights
+            when the run keeps them).
           seed_key: key of the fixed evaluation latents, the same at every evaluation.
         """
         if (sampler.family == "gan" or evaluator is None
                 or not evaluator.settings.classifier_workdir):
             return None
-        return cls(game, sampler, evaluator, generate=generate, use_ema=use_ema,
-                   seed_key=seed_key)
+        return cls(game, sampler, evaluator, generate=generate, seed_key=seed_key)
 
     def real_images_and_labels(self):
         if self._real is None:

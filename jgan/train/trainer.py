@@ -191,8 +191,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
     family_evaluator = family_eval.FamilyEvaluator.create(
-        game, sampler, evaluator, generate=generate, use_ema=use_ema,
-        seed_key=jax.random.fold_in(rng, 5))
+        game, sampler, evaluator, generate=generate, seed_key=jax.random.fold_in(rng, 5))
 
     def eval_batches(state):
         # The same latents at every evaluation, so successive numbers differ only by G.
