@@ -38,6 +38,26 @@ XLA flags (`--xla-flags`): --xla_cpu_use_onednn=true, --xla_cpu_use_xnnpack=true
 the run-to-run noise (~5%); removing YNNPACK's dots
 (--xla_cpu_experimental_ynn_fusion_type=-individual_dot) made it ~20% slower. jgan sets
 no flags by default.
+
+Rewrites of D's 4x4 stride-2 convolutions were timed against XLA's own (one core, new /
+old time of forward + both gradients, interleaved in one process): im2col + one matmul
+1.20-1.26, 16 per-tap slices 1.9-2.0, space-to-depth + a 2x2 stride-1 conv 1.62, a
+Winograd-style product ~2.9; building the patches costs XLA more than its convolution
+loses to a plain matmul. Per step on one core, D's loss and gradients take ~76 ms and
+G's ~57 ms; both Adam updates ~1 ms; batch norm and the losses are minor.
+
+`--roofline` counts the step's FLOPs (XLA's cost analysis; ~9.6 GFLOP for the 28-px
+model at batch 64, almost all of it in D's second convolution and G's first upsampling,
+forward and gradients) and measures the machine's fp32 matmul rate, then prints each
+side's achieved GFLOP/s and the rate a jgan / torch ratio would need. On the 2-core
+development machine both sides already run at a large share of that rate, which bounds
+any fp32 implementation of this architecture.
+
+Glibc note: with donated state the step's XLA scratch (~34 MB) sits just above glibc's
+largest dynamic mmap threshold (32 MB), so every step maps and unmaps it (~8,500 page
+faults per step). `MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=2000000000`
+in the environment removed them: jgan 90.1 -> 80.5 ms/step, PyTorch-lean 75.1 -> 71.2
+(separate runs on a lightly loaded machine; indicative only).
 """
 from __future__ import annotations
 
@@ -75,6 +95,10 @@ def parse_args(argv=None):
                    help="jgan steps fused in one jitted lax.scan (as the trainer does for data "
                    "in device memory); 1 = one jitted step per Python call. --steps must be a "
                    "multiple.")
+    p.add_argument("--roofline", action="store_true",
+                   help="also count the step's FLOPs (XLA's cost analysis) and measure this "
+                   "machine's fp32 matmul rate (XLA and PyTorch, a 2048^3 product): each "
+                   "side's achieved GFLOP/s and what a given jgan / torch ratio would need.")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.steps % args.steps_per_call or args.warmup % args.steps_per_call:
@@ -148,8 +172,12 @@ class JganRunner:
         t0 = time.perf_counter()
         lowered = self.step.lower(self.state, self.batch)
         t1 = time.perf_counter()
-        lowered.compile()
+        compiled = lowered.compile()
         t2 = time.perf_counter()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        # FLOPs of one step (XLA counts a multiply-add as 2), for the roofline report.
+        self.step_flops = float((cost or {}).get("flops", float("nan"))) / self.steps_per_call
         self.trace_s, self.xla_compile_s = t1 - t0, t2 - t1
         self.compile_s = t2 - t0
         t0 = time.perf_counter()
@@ -285,6 +313,50 @@ class TorchRunner:
         return time.perf_counter() - t0
 
 
+# --------------------------------------------------------------------------- roofline
+
+def matmul_gflops(side: str, n: int = 2048, reps: int = 5, threads: int = 2) -> float:
+    """Best fp32 GFLOP/s of an n x n x n matrix product over `reps` timed runs."""
+    if side == "xla":
+        a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+        mm = jax.jit(lambda x, y: x @ y)
+        mm(a, a).block_until_ready()
+        def once():
+            t0 = time.perf_counter(); mm(a, a).block_until_ready()
+            return time.perf_counter() - t0
+    else:
+        import torch
+        torch.set_num_threads(threads)
+        a = torch.randn(n, n)
+        a @ a
+        def once():
+            t0 = time.perf_counter(); a @ a
+            return time.perf_counter() - t0
+    return 2 * n ** 3 / min(once() for _ in range(reps)) / 1e9
+
+
+def report_roofline(runners: dict, med: dict, args) -> None:
+    """Each side's achieved GFLOP/s against this machine's matmul rate (both sides run
+    the same architecture, so jgan's FLOP count serves PyTorch's step too)."""
+    flops = runners["jgan"].step_flops
+    peak = {"XLA": matmul_gflops("xla", threads=args.threads)}
+    if "torch" in runners and args.torch_device == "cpu":
+        peak["PyTorch"] = matmul_gflops("torch", threads=args.threads)
+    best = max(peak.values())
+    print(f"\nroofline: one step = {flops / 1e9:.2f} GFLOP (XLA's count); fp32 2048^3 matmul: "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
+    for name, rate in med.items():
+        achieved = flops * rate / args.batch / 1e9
+        print(f"  {name:11s} {achieved:6.0f} GFLOP/s = {100 * achieved / best:3.0f}% of the best "
+              "matmul rate")
+    for other in ("torch", "torch-lean"):
+        if other in med:
+            for target in (1.0, 1.5):
+                need = target * flops * med[other] / args.batch / 1e9
+                print(f"  jgan at {target:.1f}x {other} needs {need:.0f} GFLOP/s = "
+                      f"{100 * need / best:.0f}% of the best matmul rate")
+
+
 # --------------------------------------------------------------------------- main
 
 def main(args):
@@ -325,6 +397,8 @@ def main(args):
 
     med = compare_runners(runners, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
                           batch=args.batch, digits=0)
+    if args.roofline and "jgan" in runners:
+        report_roofline(runners, med, args)
     return med
 
 

@@ -108,3 +108,17 @@ def test_infogan_networks_have_the_papers_dense_layers():
     config.model.kind = "mlp"
     with pytest.raises(builders.ConfigError, match=r"model\.dense_hidden"):
         builders.validate(config)
+
+
+def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
+    config = dcgan_mnist.get_config("runlocal")
+    config.model.discriminator_width = 3
+    generator, discriminator = builders.build_networks(config)
+    assert (generator.width, discriminator.width) == (config.model.width, 3)
+    state = builders.build_game(config).init(jax.random.PRNGKey(0),
+                                             {"image": jnp.zeros((2, 28, 28, 1))})
+    d = state.discriminator.params["discriminator"]
+    assert d["conv0"]["kernel"].shape == (4, 4, 1, 3) and d["conv1"]["kernel"].shape[-1] == 6
+    config.model.kind = "resnet"
+    with pytest.raises(builders.ConfigError, match=r"model\.discriminator_width"):
+        builders.validate(config)

@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.categorical_codes = (10,)      # infogan: values of each categorical code
     c.model.continuous_codes = 2           # infogan: Uniform(-1, 1) codes
     c.model.width = 64
+    c.model.discriminator_width = 0        # dcgan: D's first width; 0 = model.width
     c.model.dense_hidden = 0               # dcgan: FC layer after z / before the logit
     c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
     c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden

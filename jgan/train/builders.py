@@ -34,7 +34,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.continuous_codes": 2, "game.fake_labels": "uniform",
                     "game.class_loss_weight": 1.0, "game.fake_class_loss": True, "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
-                    "model.dense_hidden": 0, "max_train_seconds": 0.0}
+                    "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0}
 
 
 class ConfigError(ValueError):
@@ -96,6 +96,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         _require(config.model.normalization in ("batch", "layer", "none"),
                  "model.normalization", f"{config.model.normalization!r} is not batch, layer or none.")
+    d_width = config.model.get("discriminator_width", 0)
+    _require(d_width >= 0, "model.discriminator_width", f"must be >= 0, got {d_width}.")
+    _require(d_width == 0 or (config.model.kind == "dcgan" and config.get("family", "gan") == "gan"),
+             "model.discriminator_width", "sets the unconditional DCGAN discriminator's width "
+             f"only; model.kind is {config.model.kind!r}, family {config.get('family', 'gan')!r}.")
     dense_hidden = config.model.get("dense_hidden", 0)
     _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
     _require(dense_hidden == 0 or config.model.kind == "dcgan", "model.dense_hidden",
@@ -180,9 +185,10 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
                                        channels=config.data.channels),
                 resnet.ResNetDiscriminator(width=m.width, spectral_norm=m.spectral_norm))
     dense_hidden = m.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
+    d_width = m.get("discriminator_width", 0) or m.width
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width,
                            dense_hidden=dense_hidden),
-            DCGANDiscriminator(resolution=res, width=m.width, normalization=m.normalization,
+            DCGANDiscriminator(resolution=res, width=d_width, normalization=m.normalization,
                                spectral_norm=m.spectral_norm, dense_hidden=dense_hidden))
 
 
