@@ -49,9 +49,13 @@ G's ~57 ms; both Adam updates ~1 ms; batch norm and the losses are minor.
 `--roofline` counts the step's FLOPs (XLA's cost analysis; ~9.6 GFLOP for the 28-px
 model at batch 64, almost all of it in D's second convolution and G's first upsampling,
 forward and gradients) and measures the machine's fp32 matmul rate, then prints each
-side's achieved GFLOP/s and the rate a jgan / torch ratio would need. On the 2-core
-development machine both sides already run at a large share of that rate, which bounds
-any fp32 implementation of this architecture.
+side's achieved GFLOP/s and the rate a jgan / torch ratio would need; at 28 px it also
+times the step's two dominant products at their own shapes. On the idle 2-core
+development machine (2026-11-26): a 2048^3 matmul and both of the step's GEMM shapes
+run at ~200-208 GFLOP/s in XLA (165-196 in PyTorch); jgan's step achieves 104 GFLOP/s
+(50 %), PyTorch's 112 (54 %), its lean step 121 (58 %); 1.5x PyTorch would need 169
+GFLOP/s, 81 % of the matmul rate for the whole step, small layers, batch norm and data
+movement included.
 
 Glibc note: with donated state the step's XLA scratch (~34 MB) sits just above glibc's
 largest dynamic mmap threshold (32 MB), so every step maps and unmaps it (~8,500 page
@@ -315,36 +319,52 @@ class TorchRunner:
 
 # --------------------------------------------------------------------------- roofline
 
-def matmul_gflops(side: str, n: int = 2048, reps: int = 5, threads: int = 2) -> float:
-    """Best fp32 GFLOP/s of an n x n x n matrix product over `reps` timed runs."""
+def matmul_gflops(side: str, shape: tuple[int, int, int] = (2048, 2048, 2048), reps: int = 5,
+                  threads: int = 2) -> float:
+    """Best fp32 GFLOP/s of an [m, k] x [k, n] matrix product over `reps` timed runs."""
+    m, k, n = shape
     if side == "xla":
-        a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+        a = jax.random.normal(jax.random.PRNGKey(0), (m, k), jnp.float32)
+        b = jax.random.normal(jax.random.PRNGKey(1), (k, n), jnp.float32)
         mm = jax.jit(lambda x, y: x @ y)
-        mm(a, a).block_until_ready()
+        mm(a, b).block_until_ready()
         def once():
-            t0 = time.perf_counter(); mm(a, a).block_until_ready()
+            t0 = time.perf_counter(); mm(a, b).block_until_ready()
             return time.perf_counter() - t0
     else:
         import torch
         torch.set_num_threads(threads)
-        a = torch.randn(n, n)
-        a @ a
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
         def once():
-            t0 = time.perf_counter(); a @ a
+            t0 = time.perf_counter(); a @ b
             return time.perf_counter() - t0
-    return 2 * n ** 3 / min(once() for _ in range(reps)) / 1e9
+    return 2 * m * k * n / min(once() for _ in range(reps)) / 1e9
+
+
+def step_gemm_shapes(args) -> dict[str, tuple[int, int, int]]:
+    """The two products that carry almost all of the 28-px step's FLOPs, as GEMMs:
+    D's second convolution (im2col: [B*7*7, 16*w] x [16*w, 2w]) and G's first
+    upsampling (a matmul before the overlap-add: [B*7*7, 2w] x [2w, 16*w])."""
+    b, w = args.batch, args.width
+    return {"D conv1 (im2col)": (b * 49, 16 * w, 2 * w),
+            "G up0 (matmul)": (b * 49, 2 * w, 16 * w)}
 
 
 def report_roofline(runners: dict, med: dict, args) -> None:
     """Each side's achieved GFLOP/s against this machine's matmul rate (both sides run
     the same architecture, so jgan's FLOP count serves PyTorch's step too)."""
     flops = runners["jgan"].step_flops
-    peak = {"XLA": matmul_gflops("xla", threads=args.threads)}
-    if "torch" in runners and args.torch_device == "cpu":
-        peak["PyTorch"] = matmul_gflops("torch", threads=args.threads)
-    best = max(peak.values())
+    sides = ["xla"] + (["torch"] if "torch" in runners and args.torch_device == "cpu" else [])
+    peak = {side: matmul_gflops(side, threads=args.threads) for side in sides}
     print(f"\nroofline: one step = {flops / 1e9:.2f} GFLOP (XLA's count); fp32 2048^3 matmul: "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
+    if args.resolution == 28:
+        for name, shape in step_gemm_shapes(args).items():
+            rates = {side: matmul_gflops(side, shape, threads=args.threads) for side in sides}
+            print(f"  the step's {name} {shape}: "
+                  + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
+    best = max(peak.values())
     for name, rate in med.items():
         achieved = flops * rate / args.batch / 1e9
         print(f"  {name:11s} {achieved:6.0f} GFLOP/s = {100 * achieved / best:3.0f}% of the best "
