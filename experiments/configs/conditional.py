@@ -18,11 +18,11 @@ fashion_mnist32 (zero-padded to 32 px, 3 channels, for the CIFAR-sized ResNet) a
 (for users with a network; TFDS prepares it).
 
 Set `eval.classifier_workdir` to a trained classifier run (`classifier_mnist.py`,
-`classifier_fashion_mnist.py`) for the conditional metrics in eval.json: the accuracy
-of the classifier on samples of each requested class, and the classifier-feature
-distance per class (add `eval.metrics=classifier_fd,fid` for FID per class); for
-InfoGAN the categorical code's accuracy after Hungarian matching and the continuous
-codes' recovery by Q.
+`classifier_fashion_mnist.py`, its `:pad32` variant for fashion_mnist32) for the
+conditional metrics in eval.json: the accuracy of the classifier on samples of each
+requested class, and the classifier-feature distance per class (add
+`eval.metrics=classifier_fd,fid` for FID per class); for InfoGAN the categorical code's
+accuracy after Hungarian matching and the continuous codes' recovery by Q.
 """
 from experiments.configs.base import base_config
 from experiments.configs.images import apply_runlocal
