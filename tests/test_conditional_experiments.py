@@ -12,7 +12,7 @@ from experiments.configs import conditional
 from jgan.eval.classifier import load_classifier
 from jgan.sample import draw
 from jgan.train import classifier_trainer, trainer
-from tests.helpers import load_config, require_shared_tfds
+from tests.helpers import load_config, require_shared_fid_weights, require_shared_tfds
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,29 @@ def test_padded_32px_projection_run_is_scored_during_and_after_training(tmp_path
     scored = [m for m in lines if "eval/conditional_accuracy" in m]
     assert [m["step"] for m in scored] == [2, config.num_steps]
     assert scored[-1]["eval/conditional_accuracy"] == result["family_metrics"]["accuracy"]
+
+
+def test_per_class_fid_during_training_reads_the_real_images_once(tmp_path, monkeypatch,
+                                                                   classifier_workdir):
+    from jgan.train import family_eval
+
+    calls = []
+    pool3 = family_eval._pool3
+    monkeypatch.setattr(family_eval, "_pool3",
+                        lambda evaluator, images: calls.append(len(images)) or pool3(evaluator, images))
+    config = load_config("conditional", "cgan,mnist,runlocal")
+    config.data.data_dir = require_shared_tfds()
+    config.eval.metrics = "classifier_fd,fid"
+    config.eval.inception_weights = require_shared_fid_weights()
+    config.eval.classifier_workdir = classifier_workdir
+    config.eval.num_samples = 20
+    config.eval.num_real = 60  # >= 2 test images of every class
+    config.eval.batch_size = 10
+    config.eval.every = 2  # one evaluation during training, then the final one
+    result = trainer.train_and_evaluate(config, tmp_path)
+    assert len(result["family_metrics"]["per_class_fid"]) == 10
+    # Two evaluations of the 20 samples, one of the 60 real images.
+    assert sorted(calls) == [20, 20, 60]
 
 
 def test_sample_cli_takes_labels_and_codes(tmp_path):

@@ -67,6 +67,7 @@ class FamilyEvaluator:
         self.generate = generate
         self.seed = int(jax.random.randint(seed_key, (), 0, 2**31 - 1))
         self._real = None
+        self._real_pool3 = None  # the real images' Inception features, computed once
 
         @jax.jit
         def q_mean(state, x):
@@ -115,8 +116,10 @@ class FamilyEvaluator:
             real, real_labels = self.real_images_and_labels()
             kwargs = {}
             if "fid" in settings.metrics:
+                if self._real_pool3 is None:
+                    self._real_pool3 = _pool3(self.evaluator, real)
                 kwargs = dict(inception_features=_pool3(self.evaluator, images),
-                              real_inception_features=_pool3(self.evaluator, real))
+                              real_inception_features=self._real_pool3)
             return cond_eval.evaluate_conditional_samples(
                 images, labels, classifier=classifier, real_images=real,
                 real_labels=real_labels, **kwargs)
