@@ -32,7 +32,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
                     "model.num_classes": 10, "model.categorical_codes": (10,),
                     "model.continuous_codes": 2, "game.fake_labels": "uniform",
-                    "game.class_loss_weight": 1.0, "game.fake_class_loss": True, "game.info_weight": 1.0,
+                    "game.class_loss_weight": 1.0, "game.fake_class_loss": True,
+                    "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0}
 
@@ -84,7 +85,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"batch_size={config.batch_size} does not split into PacGAN packs of "
              f"{config.game.pack}.")
     _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
-    _require(config.get("max_train_seconds", 0.0) >= 0, "max_train_seconds",
+    _require(config.get("max_train_seconds", KEYS_ADDED_LATER["max_train_seconds"]) >= 0,
+             "max_train_seconds",
              "must be >= 0 (0: no limit).")
     if config.data.kind == "stacked_mnist":
         _require(config.data.channels == 3, "data.channels",
@@ -96,12 +98,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         _require(config.model.normalization in ("batch", "layer", "none"),
                  "model.normalization", f"{config.model.normalization!r} is not batch, layer or none.")
-    d_width = config.model.get("discriminator_width", 0)
+    d_width = config.model.get("discriminator_width", KEYS_ADDED_LATER["model.discriminator_width"])
     _require(d_width >= 0, "model.discriminator_width", f"must be >= 0, got {d_width}.")
     _require(d_width == 0 or (config.model.kind == "dcgan" and config.get("family", "gan") == "gan"),
              "model.discriminator_width", "sets the unconditional DCGAN discriminator's width "
              f"only; model.kind is {config.model.kind!r}, family {config.get('family', 'gan')!r}.")
-    dense_hidden = config.model.get("dense_hidden", 0)
+    dense_hidden = config.model.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
     _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
     _require(dense_hidden == 0 or config.model.kind == "dcgan", "model.dense_hidden",
              f"only the dcgan networks have a dense hidden layer; model.kind is "
@@ -185,7 +187,7 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
                                        channels=config.data.channels),
                 resnet.ResNetDiscriminator(width=m.width, spectral_norm=m.spectral_norm))
     dense_hidden = m.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
-    d_width = m.get("discriminator_width", 0) or m.width
+    d_width = m.get("discriminator_width", KEYS_ADDED_LATER["model.discriminator_width"]) or m.width
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width,
                            dense_hidden=dense_hidden),
             DCGANDiscriminator(resolution=res, width=d_width, normalization=m.normalization,
@@ -262,7 +264,8 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
         return acgan_game(latent_dim=config.model.latent_dim,
                           num_classes=config.model.num_classes,
                           class_loss_weight=g.class_loss_weight,
-                          fake_class_loss=g.get("fake_class_loss", True), **common)
+                          fake_class_loss=g.get("fake_class_loss", KEYS_ADDED_LATER["game.fake_class_loss"]),
+                          **common)
     common.update(gradient_penalty_one_sided=g.gradient_penalty_one_sided)
     if family == "conditional":
         return conditional_game(latent_dim=config.model.latent_dim,
