@@ -22,6 +22,7 @@ from jgan.dynamics.optimal_discriminator import (
     optimal_discriminator_logit,
     train_discriminator_for_fixed_generator,
 )
+from jgan.dynamics.packed_discriminator import PlateauTrace, packed_discriminator_trace
 from jgan.dynamics.saturation import (
     GeneratorGradients,
     SaturationTrace,
@@ -37,6 +38,7 @@ __all__ = [
     "DiscriminatorFit",
     "GeneratorGradients",
     "MixtureGenerator",
+    "PlateauTrace",
     "QuadratureGrid",
     "SaturationTrace",
     "Scalar",
@@ -54,6 +56,7 @@ __all__ = [
     "non_saturating_logit_derivative",
     "optimal_discriminator",
     "optimal_discriminator_logit",
+    "packed_discriminator_trace",
     "saturating_logit_derivative",
     "saturation_run",
     "summarize_seeds",
