@@ -28,7 +28,10 @@ evaluation alone, as without unrolling.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
+import jax.numpy as jnp
 
 from jgan.game import Game, GameState, PyTree, TeamState
 from jgan.step_parts import apply_team_update, team_gradients
@@ -91,3 +94,50 @@ def generator_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Ar
 
     return team_gradients(game, state, batch, rng, team="generator", axis_name=axis_name,
                           look_ahead=look_ahead)
+
+
+class GeneratorGradientTerms(NamedTuple):
+    """The unrolled generator gradient split into its two parts (each shaped like the
+    generator team's params).
+
+    Attributes:
+      plain: grad_G L_G(theta_G, theta_D), no unrolling.
+      direct: grad_G L_G(theta_G, theta_D^k) with theta_D^k held fixed: the plain
+        gradient, taken against the look-ahead discriminator.
+      second_order: the rest of the unrolled gradient, (d theta_D^k / d theta_G)^T
+        grad_D L_G(theta_G, theta_D^k): how G's move changes D's next k updates.
+        `direct + second_order` is what `generator_gradients` returns.
+    """
+    plain: PyTree
+    direct: PyTree
+    second_order: PyTree
+
+
+def generator_gradient_terms(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
+                             unroll_steps: int,
+                             axis_name: str | None = None) -> GeneratorGradientTerms:
+    """The plain, direct and second-order parts of the unrolled generator gradient.
+
+    A diagnostic for Unrolled GAN's look-ahead: with the discriminator's optimizer in
+    the unroll, the second-order part scales with how strongly one update of D reacts
+    to G (for SGD at rate eta, eta times a mixed second derivative; for Adam, its step
+    over sqrt(v), larger where D's gradients have been small), and can outweigh the
+    direct part. Same arguments and keys as `generator_gradients`.
+
+    Returns:
+      `GeneratorGradientTerms`.
+    """
+    unroll_rng = jax.random.fold_in(rng, 1)
+
+    def look_ahead(point: GameState, hold: bool) -> GameState:
+        disc = unrolled_discriminator(game, point, batch, unroll_rng,
+                                      unroll_steps=unroll_steps, axis_name=axis_name)
+        return point.replace(discriminator=jax.lax.stop_gradient(disc) if hold else disc)
+
+    grads = lambda ahead: team_gradients(game, state, batch, rng, team="generator",
+                                         axis_name=axis_name, look_ahead=ahead)[1]
+    plain = grads(None)
+    direct = grads(lambda p: look_ahead(p, hold=True))
+    full = grads(lambda p: look_ahead(p, hold=False))
+    return GeneratorGradientTerms(plain=plain, direct=direct,
+                                  second_order=jax.tree.map(jnp.subtract, full, direct))

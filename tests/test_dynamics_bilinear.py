@@ -109,3 +109,28 @@ def test_bad_arguments_are_named():
         bilinear_game(0.1, update_rule="jacobi")
     with pytest.raises(ValueError, match="trajectory"):
         distance_to_equilibrium(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_unrolled_gradient_terms_on_the_bilinear_game(k):
+    """x's loss x y against y_k = y + k eta x (k SGD ascent steps on x y): the plain
+    gradient is y, the direct part (y_k held) y + k eta x, the second-order part
+    x dy_k/dx = k eta x, and their sum is the gradient the unrolled step uses."""
+    import jax
+
+    from jgan.dynamics.bilinear import X
+    from jgan.unrolled import generator_gradient_terms, generator_gradients
+
+    x0, y0 = 0.7, -0.4
+    game = bilinear_game(ETA, x0=x0, y0=y0)
+    state = game.init(jax.random.key(0), {})
+    terms = jax.jit(lambda s: generator_gradient_terms(game, s, {}, jax.random.key(1),
+                                                       unroll_steps=k))(state)
+    value = lambda tree: float(tree[X]["value"])
+    np.testing.assert_allclose(value(terms.plain), y0, rtol=1e-6)
+    np.testing.assert_allclose(value(terms.direct), y0 + k * ETA * x0, rtol=1e-6)
+    np.testing.assert_allclose(value(terms.second_order), k * ETA * x0, rtol=1e-6, atol=1e-7)
+    _, full, _, _ = generator_gradients(game, state, {}, jax.random.key(1), unroll_steps=k,
+                                        axis_name=None)
+    np.testing.assert_allclose(value(full), value(terms.direct) + value(terms.second_order),
+                               rtol=1e-6)

@@ -165,3 +165,18 @@ def test_loss_quality_summary_averages_over_seeds():
     assert q["spearman_g_loss_high_quality"] == 0.0
     assert (q["g_loss_first"], q["g_loss_last"]) == (1.0, 1.6)
     np.testing.assert_allclose([q["high_quality_first"], q["high_quality_last"]], [0.15, 0.75])
+
+
+def test_unrolled_second_order_script_splits_the_gradient():
+    """k = 0 has no second-order part and its direct part is the plain gradient; one
+    unrolled Adam step adds a nonzero second-order part."""
+    from experiments.dynamics.unrolled_second_order import gradient_term_norms, main
+    rows = gradient_term_norms(1e-3, [0, 1], [0, 3])
+    assert [(r["step"], r["k"]) for r in rows] == [(0, 0), (0, 1), (3, 0), (3, 1)]
+    for r in rows:
+        if r["k"] == 0:
+            assert r["second_order"] == 0.0
+            np.testing.assert_allclose(r["direct"], r["plain"], rtol=1e-6)
+        else:
+            assert r["second_order"] > 0.0
+    main(["--d_lr=1e-3", "--ks=1", "--at=0"])
