@@ -112,8 +112,8 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
     nets = game.bind(state, train=False, rng=key, use_ema=use_ema)
     x = np.asarray(sampler.generate(nets, inputs))
     if config.data.kind == "mixture":
-        from jgan.data.mixtures import get_mixture
-        return writers.scatter_plot(x, get_mixture(config.data.name).means, out,
+        from jgan.data.mixtures import mixture_of
+        return writers.scatter_plot(x, mixture_of(config).means, out,
                                     title=f"{Path(workdir).name}: {len(x)} samples")
     grid = writers.image_grid(x, columns=columns)
     writers.save_png(grid, out)

@@ -67,3 +67,30 @@ def test_bad_shapes_and_names():
         mode_statistics(np.zeros((4, 3)), ring().means, 0.01)
     with pytest.raises(ValueError, match="spiral"):
         get_mixture("spiral")
+
+
+def test_scale_multiplies_means_and_std_and_leaves_the_protocol_invariant():
+    from jgan.data.mixtures import mixture_of
+    from experiments.configs import mixture as mixture_configs
+
+    base, big = get_mixture("grid"), get_mixture("grid", scale=10.0)
+    np.testing.assert_allclose(big.means, 10 * base.means)
+    assert big.std == pytest.approx(10 * base.std)
+    # Scaled samples, measured against the scaled mixture, score as the unscaled ones do.
+    x = np.asarray(base.sample(jax.random.PRNGKey(2), 2500))
+    assert mode_statistics(10 * x, big.means, big.std) == mode_statistics(x, base.means, base.std)
+    config = mixture_configs.get_config("grid,non_saturating")
+    config.data.mixture_scale = 10.0
+    np.testing.assert_allclose(mixture_of(config).means, big.means)
+    with pytest.raises(ValueError, match="scale"):
+        get_mixture("ring", scale=0.0)
+
+
+def test_a_non_positive_mixture_scale_is_a_config_error():
+    from experiments.configs import mixture as mixture_configs
+    from jgan.train import builders
+
+    config = mixture_configs.get_config("ring,non_saturating,runlocal")
+    config.data.mixture_scale = -1.0
+    with pytest.raises(builders.ConfigError, match="data.mixture_scale"):
+        builders.validate(config)

@@ -35,6 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.resize = "bicubic"    # to the resolution: bicubic (resize + crop) | pad (zeros)
     c.data.channels = 1
     c.data.worker_count = 0
+    c.data.mixture_scale = 1.0   # 2-D mixtures: means and std times this
     c.data.on_device = False     # hold the dataset in device memory, draw batches there
 
     c.model = ml_collections.ConfigDict()

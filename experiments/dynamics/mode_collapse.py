@@ -32,7 +32,7 @@ from scipy import stats
 
 from experiments.configs import mixture as mixture_configs
 from experiments.dynamics.figures import save_figure
-from jgan.data.mixtures import get_mixture
+from jgan.data.mixtures import mixture_of
 from jgan.dynamics.mode_collapse import SeedRuns, summarize_seeds, train_seeds
 
 
@@ -202,7 +202,7 @@ def main(argv=None):
                   f"high quality {100 * s['high_quality_mean']:5.1f} ± "
                   f"{100 * s['high_quality_std']:4.1f} %  ({len(seeds)} seeds x "
                   f"{config.num_steps} steps, {seconds:.0f} s)", flush=True)
-        means = get_mixture(mixture).means
+        means = mixture_of(cell_config(mixture, games[0], [*RECIPES[args.recipe], *args.set])).means
         plot_samples(mixture, games, results, samples, means,
                      out_dir / f"mode_collapse_{mixture}{args.name}.png")
         plot_dynamics(mixture, games, results, len(means),

@@ -64,8 +64,21 @@ def grid(size: int = 5, spacing: float = 2.0, std: float = 0.05) -> Mixture:
 MIXTURES = {"ring": ring, "grid": grid}
 
 
-def get_mixture(name: str, **overrides) -> Mixture:
-    """`ring` or `grid`, with optional overrides of its constants."""
+def get_mixture(name: str, *, scale: float = 1.0, **overrides) -> Mixture:
+    """`ring` or `grid`, with optional overrides of its constants.
+
+    `scale` multiplies the means and the standard deviation together (the data's units;
+    the protocol's measures, relative to the std, are unchanged): a run's
+    `config.data.mixture_scale`.
+    """
     if name not in MIXTURES:
         raise ValueError(f"Unknown mixture {name!r}; expected one of {sorted(MIXTURES)}.")
-    return MIXTURES[name](**overrides)
+    if not scale > 0:
+        raise ValueError(f"Mixture scale must be > 0, got {scale}.")
+    mixture = MIXTURES[name](**overrides)
+    return Mixture(means=mixture.means * np.float32(scale), std=mixture.std * scale)
+
+
+def mixture_of(config) -> Mixture:
+    """The mixture a run's config names: `data.name` scaled by `data.mixture_scale`."""
+    return get_mixture(config.data.name, scale=config.data.get("mixture_scale", 1.0))

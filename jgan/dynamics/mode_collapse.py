@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.data.mixtures import get_mixture
+from jgan.data.mixtures import mixture_of
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.families.adversarial import GENERATOR
 from jgan.steps import make_step
@@ -82,7 +82,7 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *,
         raise ValueError("train_seeds needs at least one seed.")
     if eval_every < 1 or config.num_steps % eval_every:
         raise ValueError(f"eval_every={eval_every} must divide num_steps={config.num_steps}.")
-    mixture = get_mixture(config.data.name)
+    mixture = mixture_of(config)
     game = builders.build_game(config)
     step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps,
                         unroll_steps=config.game.unroll_steps)

@@ -35,7 +35,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.class_loss_weight": 1.0, "game.fake_class_loss": True,
                     "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
-                    "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0}
+                    "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
+                    "data.mixture_scale": 1.0}
 
 
 class ConfigError(ValueError):
@@ -88,6 +89,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(config.get("max_train_seconds", KEYS_ADDED_LATER["max_train_seconds"]) >= 0,
              "max_train_seconds",
              "must be >= 0 (0: no limit).")
+    scale = config.data.get("mixture_scale", KEYS_ADDED_LATER["data.mixture_scale"])
+    _require(scale > 0, "data.mixture_scale", f"must be > 0, got {scale}.")
     if config.data.kind == "stacked_mnist":
         _require(config.data.channels == 3, "data.channels",
                  f"Stacked MNIST has 3 channels (one digit each), got {config.data.channels}.")

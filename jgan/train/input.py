@@ -18,8 +18,7 @@ class MixtureInput:
     """Batches sampled on device from `fold_in(key, step)`: the position is the step."""
 
     def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
-        d = config.data
-        self.mixture = mixtures.get_mixture(d.name)
+        self.mixture = mixtures.mixture_of(config)
         self.examples_per_step = examples_per_step
         self.key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
 
