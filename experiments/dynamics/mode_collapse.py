@@ -147,7 +147,8 @@ def plot_dynamics(mixture, games, results, num_modes, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(3, len(games), figsize=(3.2 * len(games), 8.2), squeeze=False)
+    fig, axes = plt.subplots(3, len(games), figsize=(max(3.2 * len(games), 9.0), 8.2),
+                             squeeze=False)
     for col, game in enumerate(games):
         r = results[game]
         steps = np.asarray(r["steps"])
