@@ -178,9 +178,13 @@ def test_load_classifier_errors(tmp_path):
         load_classifier(tmp_path / "gan")
 
 
-def test_fashion_runlocal_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("on_device", [False, True])
+def test_fashion_runlocal_resumes_exactly(tmp_path, on_device):
     config = load_config("classifier_fashion_mnist")
     config.data.data_dir = require_shared_tfds()
+    if on_device:  # the split in device memory, batches drawn there from the step
+        config.data.on_device = True
+        config.data.split = "train[:512]"
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     classifier_trainer.train_and_evaluate(config, straight)
     # A run killed after its middle checkpoint: everything later is lost.

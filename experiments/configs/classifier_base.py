@@ -29,6 +29,7 @@ def classifier_config(*, dataset: str, num_steps: int,
     c.data.channels = 1
     c.data.resize = "bicubic"    # or "pad": centred on a larger canvas (as the GAN's data)
     c.data.worker_count = 0
+    c.data.on_device = False     # the split in device memory, batches drawn there
 
     c.model = ml_collections.ConfigDict()
     c.model.num_classes = 10

@@ -28,7 +28,7 @@ from jgan.models.classifier import DigitClassifier
 from jgan.train import writers
 from jgan.train.builders import ConfigError
 from jgan.train.checkpoint import RunCheckpoints
-from jgan.train.input import PipelineInput
+from jgan.train.input import DeviceDataInput, PipelineInput
 from jgan.train.resume import check_resumable
 
 TASK = "classifier"
@@ -214,7 +214,7 @@ def make_evaluate(mesh: Mesh, batch_size: int):
 
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
     check_resumable(config, workdir, resumable=RESUMABLE_CHANGES, what="classifier run",
-                    defaults={"data.resize": "bicubic"})
+                    defaults={"data.resize": "bicubic", "data.on_device": False})
 
 
 def _every(step: int, every: int, num_steps: int) -> bool:
@@ -249,7 +249,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         _require(config[key] % len(devices) == 0, key,
                  f"{config[key]} does not split over {len(devices)} devices.")
 
-    inp = PipelineInput(config, config.batch_size)
+    # data.on_device: the whole split in device memory and each step's batch drawn there
+    # (its position is the step); the grain pipeline is the bottleneck on a GPU host.
+    on_device = config.data.get("on_device", False)
+    inp = (DeviceDataInput(config, config.batch_size, replicated) if on_device
+           else PipelineInput(config, config.batch_size))
     eval_split = EvalSplit(config)
     init_fn = jax.jit(lambda rng: create_state(config, rng), out_shardings=replicated)
     rng = jax.random.PRNGKey(config.seed)
@@ -262,12 +266,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
             jax.eval_shape(init_fn, rng))
         state, input_state = ckpts.restore(start, abstract)
-        inp.set_state(input_state["iterator"])
+        if not on_device:
+            inp.set_state(input_state["iterator"])
         print(f"Resumed from {ckpts.directory}/{start}.")
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
     train_step = jax.jit(make_train_step(config), donate_argnums=0)
+    draw_batch = jax.jit(lambda step: jax.lax.with_sharding_constraint(
+        inp.batch_at(step), data_sharding)) if on_device else None
     evaluate = make_evaluate(mesh, config.eval_batch_size)
     writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
     progress = None
@@ -279,8 +286,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     pending, last_logged, step, result = [], {}, start, None
     try:
         while step < config.num_steps:
-            batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
-                     for k, v in inp.next().items()}
+            if on_device:
+                batch = draw_batch(state.step)
+            else:
+                batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+                         for k, v in inp.next().items()}
             state, metrics = train_step(state, batch)
             pending.append(metrics)
             step += 1
@@ -304,7 +314,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 result = evaluate(state, eval_split)
                 writer.write_scalars(step, {k: result[k] for k in ("test_loss", "test_accuracy")})
             if _every(step, config.checkpoint_every, config.num_steps):
-                ckpts.save(step, state, {"iterator": inp.get_state()})
+                ckpts.save(step, state, {"kind": "on_device"} if on_device
+                           else {"iterator": inp.get_state()})
     finally:
         if progress is not None:
             progress.close()
