@@ -15,13 +15,18 @@ from __future__ import annotations
 import argparse
 
 import jax
-import optax
+import jax.numpy as jnp
 
 from experiments.dynamics.mode_collapse import RECIPES, cell_config
 from jgan.data.mixtures import get_mixture
 from jgan.steps import make_step
 from jgan.train import builders
 from jgan.unrolled import generator_gradient_terms
+
+
+def _norm(tree) -> float:
+    """The global L2 norm of a pytree's leaves."""
+    return float(jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree))))
 
 
 def gradient_term_norms(d_lr: float, ks, at, *, seed: int = 0, overrides=()) -> list[dict]:
@@ -42,7 +47,7 @@ def gradient_term_norms(d_lr: float, ks, at, *, seed: int = 0, overrides=()) -> 
         if t in at:
             for k in ks:
                 parts = terms[k](state, batch)
-                norms = {name: float(optax.global_norm(g)) for name, g in parts._asdict().items()}
+                norms = {name: _norm(g) for name, g in parts._asdict().items()}
                 rows.append({"d_lr": d_lr, "step": t, "k": k, **norms})
         state, _ = step(state, batch)
     return rows
