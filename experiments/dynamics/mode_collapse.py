@@ -203,7 +203,7 @@ def main(argv=None):
                   f"high quality {100 * s['high_quality_mean']:5.1f} ± "
                   f"{100 * s['high_quality_std']:4.1f} %  ({len(seeds)} seeds x "
                   f"{config.num_steps} steps, {seconds:.0f} s)", flush=True)
-        means = mixture_of(cell_config(mixture, games[0], [*RECIPES[args.recipe], *args.set])).means
+        means = mixture_of(config).means     # every cell of this mixture shares it
         plot_samples(mixture, games, results, samples, means,
                      out_dir / f"mode_collapse_{mixture}{args.name}.png")
         plot_dynamics(mixture, games, results, len(means),

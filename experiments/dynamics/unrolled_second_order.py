@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from experiments.dynamics.mode_collapse import RECIPES, cell_config
-from jgan.data.mixtures import get_mixture
+from jgan.data.mixtures import mixture_of
 from jgan.steps import make_step
 from jgan.train import builders
 from jgan.unrolled import generator_gradient_terms
@@ -33,7 +33,7 @@ def gradient_term_norms(d_lr: float, ks, at, *, seed: int = 0, overrides=()) -> 
     """Rows `{d_lr, step, k, plain, direct, second_order}` of gradient norms."""
     config = cell_config("grid", "non_saturating", [*RECIPES["lab"], *overrides,
                                                     f"optimizer.discriminator.learning_rate={d_lr}"])
-    mixture = get_mixture("grid")
+    mixture = mixture_of(config)
     game = builders.build_game(config)
     step = jax.jit(make_step(game))
     terms = {k: jax.jit(lambda s, b, k=k: generator_gradient_terms(
