@@ -86,11 +86,16 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
         rows = max(1, num // interpolation_steps)
         base = sampler.random(key, rows * interpolation_steps)
         noise = "noise" if sampler.family == "infogan" else "z"
-        ends = jax.random.normal(jax.random.fold_in(key, 1), (rows, 2, base[noise].shape[-1]))
         t = jnp.linspace(0.0, 1.0, interpolation_steps)
         inputs = {k: jnp.repeat(v[::interpolation_steps], interpolation_steps, axis=0)
                   for k, v in base.items()}  # labels / codes fixed along a strip
-        inputs[noise] = jnp.concatenate([slerp(e[0], e[1], t) for e in ends])
+        if sampler.family == "infogan" and sampler.codes.noise == "uniform":
+            # A straight line stays inside the cube the uniform prior fills.
+            ends = sampler.codes.sample_noise(jax.random.fold_in(key, 1), rows, 2)
+            inputs[noise] = jnp.concatenate([e[0] + t[:, None] * (e[1] - e[0]) for e in ends])
+        else:
+            ends = jax.random.normal(jax.random.fold_in(key, 1), (rows, 2, base[noise].shape[-1]))
+            inputs[noise] = jnp.concatenate([slerp(e[0], e[1], t) for e in ends])
         if labels and sampler.conditional:
             inputs["labels"] = jnp.full((rows * interpolation_steps,), int(labels[0]), jnp.int32)
         columns = interpolation_steps

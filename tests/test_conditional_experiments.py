@@ -105,6 +105,8 @@ def test_sample_cli_takes_labels_and_codes(tmp_path):
     for family in ("cgan", "infogan"):
         config = load_config("conditional", f"{family},mnist,runlocal")
         config.data.data_dir = data_dir
+        if family == "infogan":  # z as InfoGAN's released code draws it
+            config.model.noise_distribution = "uniform"
         trainer.train_and_evaluate(config, tmp_path / family)
     out = tmp_path / "labels.png"
     draw(tmp_path / "cgan", num=8, out=out, labels=["3", "7"])
@@ -119,5 +121,8 @@ def test_sample_cli_takes_labels_and_codes(tmp_path):
     rows = held[1:].reshape(10, 29, -1, held.shape[-1])[:, :28]
     # Every row has code value 3 now, and the same noise and continuous sweep: equal rows.
     np.testing.assert_array_equal(rows[0], rows[9])
+    strips = tmp_path / "strips.png"  # uniform z: straight lines inside the cube
+    draw(tmp_path / "infogan", num=16, out=strips, interpolate=True, interpolation_steps=8)
+    assert grid_rows(strips) == 2
     with pytest.raises(ValueError, match="categorical5"):
         draw(tmp_path / "infogan", num=20, out=sweep, codes=["categorical5=1"])

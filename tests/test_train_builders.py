@@ -21,6 +21,9 @@ from jgan.train import builders, writers
     ("optimizer.generator.schedule", "cosine", "config.optimizer.generator.schedule"),
     ("model.dense_hidden", -1, "config.model.dense_hidden"),
     ("max_train_seconds", -5.0, "config.max_train_seconds"),
+    ("model.noise_distribution", "laplace", "config.model.noise_distribution"),
+    # Only InfoGAN's codes draw uniform noise; elsewhere the key would be ignored.
+    ("model.noise_distribution", "uniform", "config.model.noise_distribution"),
 ])
 def test_validate_names_the_bad_key(key, value, message):
     config = dcgan_mnist.get_config("runlocal")

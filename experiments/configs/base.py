@@ -41,6 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.kind = "dcgan"       # mlp | dcgan | resnet
     c.model.latent_dim = 100               # z; InfoGAN: the noise part of G's input
+    c.model.noise_distribution = "normal"  # z ~ N(0, I); infogan also takes "uniform"
     c.model.num_classes = 10               # conditional / acgan: labels in [0, K)
     c.model.categorical_codes = (10,)      # infogan: values of each categorical code
     c.model.continuous_codes = 2           # infogan: Uniform(-1, 1) codes

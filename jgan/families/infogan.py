@@ -1,6 +1,7 @@
 """InfoGAN (Chen et al. 2016): latent codes the generator must keep recoverable.
 
-G's input is [z, onehot(c_1), ..., onehot(c_n), c_cont]: noise z ~ N(0, I), categorical
+G's input is [z, onehot(c_1), ..., onehot(c_n), c_cont]: noise z ~ N(0, I) (or
+Uniform(-1, 1), as InfoGAN's released code draws it), categorical
 codes c_i ~ Uniform{0..K_i - 1} and continuous codes c_cont ~ Uniform(-1, 1)^k. An
 auxiliary network Q reads the discriminator's trunk features of G's output and predicts
 the codes; both players' losses add lambda times the codes' negative log-likelihood
@@ -26,6 +27,7 @@ from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.game import Game, Networks
 
 Q_HEAD = "q_head"
+NOISE_DISTRIBUTIONS = ("normal", "uniform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +38,18 @@ class InfoGANCodes:
       noise_dim: size of the incompressible noise z (62 in InfoGAN's MNIST model).
       categorical: K_i of each categorical code ((10,) for MNIST's digit code).
       continuous: number of continuous codes, each Uniform(-1, 1) (2 for MNIST).
+      noise: distribution of z, "normal" (N(0, I)) or "uniform" (Uniform(-1, 1)^d, the
+        `Uniform(62)` of InfoGAN's released MNIST code: z's variance is 1/3, so the codes'
+        one-hot and continuous inputs weigh relatively more in G's first layer).
     """
     noise_dim: int = 62
     categorical: tuple[int, ...] = (10,)
     continuous: int = 2
+    noise: str = "normal"
+
+    def __post_init__(self):
+        if self.noise not in NOISE_DISTRIBUTIONS:
+            raise ValueError(f"noise must be one of {NOISE_DISTRIBUTIONS}, got {self.noise!r}.")
 
     @property
     def input_dim(self) -> int:
@@ -51,11 +61,18 @@ class InfoGANCodes:
         n_rng, c_rng, k_rng = jax.random.split(rng, 3)
         cat = [jax.random.randint(jax.random.fold_in(c_rng, i), (batch_size,), 0, k, jnp.int32)
                for i, k in enumerate(self.categorical)]
-        return {"noise": jax.random.normal(n_rng, (batch_size, self.noise_dim), jnp.float32),
+        return {"noise": self.sample_noise(n_rng, batch_size),
                 "categorical": (jnp.stack(cat, axis=-1) if cat
                                 else jnp.zeros((batch_size, 0), jnp.int32)),
                 "continuous": jax.random.uniform(k_rng, (batch_size, self.continuous),
                                                  jnp.float32, -1.0, 1.0)}
+
+    def sample_noise(self, rng: jax.Array, *batch_shape: int) -> jax.Array:
+        """z of shape `[*batch_shape, noise_dim]` from the `noise` distribution."""
+        shape = (*batch_shape, self.noise_dim)
+        if self.noise == "uniform":
+            return jax.random.uniform(rng, shape, jnp.float32, -1.0, 1.0)
+        return jax.random.normal(rng, shape, jnp.float32)
 
     def generator_input(self, codes: dict[str, jax.Array]) -> jax.Array:
         """`[B, input_dim]`: [noise, onehot(c_1), ..., onehot(c_n), continuous]."""

@@ -10,7 +10,7 @@ import optax
 
 from jgan import constraints, losses
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
-from jgan.families.infogan import InfoGANCodes
+from jgan.families.infogan import NOISE_DISTRIBUTIONS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
 from jgan.game import Game
 from jgan.models import resnet
@@ -36,7 +36,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
-                    "data.mixture_scale": 1.0}
+                    "data.mixture_scale": 1.0, "model.noise_distribution": "normal"}
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(config.model.continuous_codes >= 0, "model.continuous_codes", "must be >= 0.")
         _require(all(k >= 2 for k in config.model.categorical_codes), "model.categorical_codes",
                  "every categorical code needs >= 2 values.")
+    noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
+    _require(noise in NOISE_DISTRIBUTIONS, "model.noise_distribution",
+             f"{noise!r} is not one of {NOISE_DISTRIBUTIONS}.")
+    _require(noise == "normal" or family == "infogan", "model.noise_distribution",
+             f"{noise!r} is supported by the infogan family only; family is {family!r}.")
     if config.model.kind == "resnet":
         _require(config.data.resolution in resnet.SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"the ResNet supports {resnet.SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
@@ -228,11 +233,13 @@ def build_networks(config: ml_collections.ConfigDict):
 
 
 def infogan_codes(config: ml_collections.ConfigDict) -> InfoGANCodes:
-    """InfoGAN's code layout: `model.latent_dim` noise, `model.categorical_codes`,
-    `model.continuous_codes`."""
+    """InfoGAN's code layout: `model.latent_dim` noise drawn from
+    `model.noise_distribution`, `model.categorical_codes`, `model.continuous_codes`."""
     m = config.model
     return InfoGANCodes(noise_dim=m.latent_dim, categorical=tuple(m.categorical_codes),
-                        continuous=m.continuous_codes)
+                        continuous=m.continuous_codes,
+                        noise=m.get("noise_distribution",
+                                    KEYS_ADDED_LATER["model.noise_distribution"]))
 
 
 def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs:
