@@ -113,6 +113,26 @@ def test_infogan_networks_have_the_papers_dense_layers():
         builders.validate(config)
 
 
+def test_infogan_config_reaches_the_information_term_in_ds_loss():
+    from experiments.configs import conditional
+    from jgan.step_parts import team_gradients
+
+    config = conditional.get_config("infogan,mnist,runlocal")
+    config.game.info_weight = 0.5
+    batch = {"image": jax.random.uniform(jax.random.PRNGKey(2), (4, 28, 28, 1), minval=-1.0)}
+    d_loss = {}
+    for with_info in (True, False):
+        config.game.info_in_discriminator = with_info
+        game = builders.build_game(config)
+        state = game.init(jax.random.PRNGKey(0), batch)
+        loss, _, _, metrics = jax.jit(lambda s: team_gradients(
+            game, s, batch, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
+        d_loss[with_info] = float(loss)
+    # The same fakes either way: the difference is lambda times Q's NLL of their codes.
+    np.testing.assert_allclose(d_loss[True] - d_loss[False],
+                               0.5 * float(metrics["d_info_loss"]), rtol=1e-4)
+
+
 def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
     config = dcgan_mnist.get_config("runlocal")
     config.model.discriminator_width = 3

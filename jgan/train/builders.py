@@ -36,7 +36,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.info_weight": 1.0,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
-                    "data.mixture_scale": 1.0, "model.noise_distribution": "normal"}
+                    "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
+                    "game.info_in_discriminator": True}
 
 
 class ConfigError(ValueError):
@@ -268,7 +269,10 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
                   ema_decay=g.ema_decay, **optimizers)
     if family == "infogan":
         return infogan_game(codes=infogan_codes(config), info_weight=g.info_weight,
-                            continuous_weight=g.continuous_weight, **common)
+                            continuous_weight=g.continuous_weight,
+                            info_in_discriminator=g.get(
+                                "info_in_discriminator",
+                                KEYS_ADDED_LATER["game.info_in_discriminator"]), **common)
     common["r2_gamma"] = g.r2_gamma
     if family == "acgan":
         return acgan_game(latent_dim=config.model.latent_dim,
