@@ -249,6 +249,40 @@ def test_infogan_discriminator_step_leaves_q_head_alone():
     assert not np.allclose(conv0(grads), conv0(grads_b))
 
 
+def test_infogan_q_head_on_the_discriminators_team_trains_with_ds_information_term():
+    def game(info_weight, q_team="discriminator"):
+        return infogan_game(generator=DCGANGenerator(width=8),
+                            discriminator=DCGANDiscriminator(width=8),
+                            codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                            discriminator_optimizer=opt(), info_weight=info_weight,
+                            q_team=q_team)
+
+    b = batch()
+    grads = {}
+    for w in (0.5, 1.0):
+        g = game(w)
+        state = g.init(jax.random.PRNGKey(0), b)
+        assert set(state.discriminator.params) == {"discriminator", "q_head"}
+        assert set(state.generator.params) == {"generator"}
+        for team in ("discriminator", "generator"):
+            _, grads[w, team], _, _ = jax.jit(lambda s: team_gradients(
+                g, s, b, jax.random.PRNGKey(1), team=team, axis_name=None))(state)
+    assert set(grads[1.0, "generator"]) == {"generator"}
+    # The GAN loss does not reach Q's head, so its gradient is lambda * grad L_I: linear in
+    # lambda (same state, same fakes), and not zero.
+    head = lambda w: jax.tree.leaves(grads[w, "discriminator"]["q_head"])
+    for half, full in zip(head(0.5), head(1.0)):
+        np.testing.assert_allclose(2.0 * np.asarray(half), full, rtol=1e-4, atol=1e-7)
+    assert max(float(jnp.abs(x).max()) for x in head(1.0)) > 0
+    with pytest.raises(ValueError, match="info_in_discriminator"):
+        infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                     codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                     discriminator_optimizer=opt(), q_team="discriminator",
+                     info_in_discriminator=False)
+    with pytest.raises(ValueError, match="q_team"):
+        game(1.0, q_team="critic")
+
+
 def test_mlp_conditioning_wrappers_for_vectors():
     g = LabelConditionedGenerator(MLPGenerator(hidden=(8,), output_dim=2), 3)
     d = LabelConditionedDiscriminator(MLPDiscriminator(hidden=(8,)), 3)

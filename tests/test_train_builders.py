@@ -133,6 +133,24 @@ def test_infogan_config_reaches_the_information_term_in_ds_loss():
                                0.5 * float(metrics["d_info_loss"]), rtol=1e-4)
 
 
+def test_infogan_q_team_config_key():
+    from experiments.configs import conditional
+
+    config = conditional.get_config("infogan,mnist,runlocal")
+    config.game.q_team = "discriminator"
+    builders.validate(config)
+    batch = {"image": jnp.zeros((4, 28, 28, 1))}
+    state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
+    assert "q_head" in state.discriminator.params and "q_head" not in state.generator.params
+    config.game.info_in_discriminator = False
+    with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
+        builders.validate(config)
+    config.game.info_in_discriminator = True
+    config.game.q_team = "both"
+    with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
+        builders.validate(config)
+
+
 def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
     config = dcgan_mnist.get_config("runlocal")
     config.model.discriminator_width = 3

@@ -69,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.info_weight = 1.0        # infogan: lambda of the information loss
     c.game.continuous_weight = 1.0  # infogan: extra weight of the continuous codes
     c.game.info_in_discriminator = True  # infogan: lambda * L_info in D's loss too (its trunk)
+    c.game.q_team = "generator"  # infogan: team of Q's head; "discriminator" as the released code
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
 
     # One optimizer per team: different learning rates for the two are TTUR (Heusel et

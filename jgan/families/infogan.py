@@ -7,10 +7,13 @@ auxiliary network Q reads the discriminator's trunk features of G's output and p
 the codes; both players' losses add lambda times the codes' negative log-likelihood
 under Q (`jgan.auxiliary_losses.infogan_information_loss`, the bound L_I of eq. 4).
 
-Teams: Q's head (network "q_head") is on the generator's team, updated with G by the
-information loss; the trunk it reads is the discriminator's, which the discriminator
-team updates with its GAN loss plus the same information term (the original code's
-choice), so the shared features serve both.
+Teams: Q's head (network "q_head") is on the generator's team by default, the paper's
+min over G and Q of V - lambda L_I, updated with G by the information loss; the trunk it
+reads is the discriminator's, which the discriminator team updates with its GAN loss plus
+the same information term (the original code's choice), so the shared features serve
+both. `q_team="discriminator"` puts the head on the discriminator's team instead, as the
+released code does (its Q variables live in D's scope and train with D's optimizer, at
+D's learning rate, on D's loss + lambda L_I); G's loss still carries lambda L_I.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from jgan.game import Game, Networks
 
 Q_HEAD = "q_head"
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
+Q_TEAMS = ("generator", "discriminator")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +127,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                  loss_type: str = "non_saturating", info_weight: float = 1.0,
                  continuous_weight: float = 1.0, q_hidden: int = 128,
                  learn_std: bool = False, info_in_discriminator: bool = True,
-                 gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
+                 q_team: str = "generator", gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
                  ema_decay: float | None = None, data_key: str = "image") -> Game:
     """A `Game` for InfoGAN.
 
@@ -143,14 +147,22 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
       info_weight: lambda (1 for categorical codes in the paper).
       continuous_weight: extra weight on the continuous codes' term.
       q_hidden, learn_std: see `QHead`.
-      info_in_discriminator: add lambda * L_info to D's loss too.
+      info_in_discriminator: add lambda * L_info to D's loss too (required when
+        `q_team="discriminator"`: D's loss is then the only one that trains Q's head).
+      q_team: the team that owns and updates Q's head, "generator" or "discriminator".
       gradient_penalty_weight, r1_gamma: see `penalty_terms.PenaltySettings`.
-      ema_decay: decay of the generator team's EMA weights (G and Q), or None.
+      ema_decay: decay of the generator team's EMA weights (G, and Q when it is on that
+        team), or None.
       data_key: key of the real data in a batch.
     Returns:
-      The game; its generator team is {"generator", "q_head"}.
+      The game; Q's head is the network "q_head" of team `q_team`.
     """
     losses.check_loss_type(loss_type)
+    if q_team not in Q_TEAMS:
+        raise ValueError(f"q_team must be one of {Q_TEAMS}, got {q_team!r}.")
+    if q_team == "discriminator" and not info_in_discriminator:
+        raise ValueError("q_team='discriminator' needs info_in_discriminator=True: D's loss "
+                         "is the only one that would train Q's head.")
     if not codes.categorical and not codes.continuous:
         raise ValueError("InfoGAN needs at least one categorical or continuous code.")
     if any(k < 2 for k in codes.categorical):
@@ -206,8 +218,9 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
         return {GENERATOR: (jnp.zeros((1, codes.input_dim), jnp.float32),),
                 DISCRIMINATOR: (x,), Q_HEAD: (jnp.zeros(features.shape, jnp.float32),)}
 
-    return Game(generator_team={GENERATOR: generator, Q_HEAD: q_head},
-                discriminator_team={DISCRIMINATOR: discriminator},
+    generator_team, discriminator_team = {GENERATOR: generator}, {DISCRIMINATOR: discriminator}
+    (generator_team if q_team == "generator" else discriminator_team)[Q_HEAD] = q_head
+    return Game(generator_team=generator_team, discriminator_team=discriminator_team,
                 generator_loss=generator_loss, discriminator_loss=discriminator_loss,
                 generator_optimizer=generator_optimizer,
                 discriminator_optimizer=discriminator_optimizer,

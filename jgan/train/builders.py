@@ -10,7 +10,7 @@ import optax
 
 from jgan import constraints, losses
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
-from jgan.families.infogan import NOISE_DISTRIBUTIONS, InfoGANCodes
+from jgan.families.infogan import NOISE_DISTRIBUTIONS, Q_TEAMS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
 from jgan.game import Game
 from jgan.models import resnet
@@ -37,7 +37,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
                     "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
-                    "game.info_in_discriminator": True}
+                    "game.info_in_discriminator": True, "game.q_team": "generator"}
 
 
 class ConfigError(ValueError):
@@ -63,6 +63,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(config.model.continuous_codes >= 0, "model.continuous_codes", "must be >= 0.")
         _require(all(k >= 2 for k in config.model.categorical_codes), "model.categorical_codes",
                  "every categorical code needs >= 2 values.")
+        q_team = config.game.get("q_team", KEYS_ADDED_LATER["game.q_team"])
+        _require(q_team in Q_TEAMS, "game.q_team", f"{q_team!r} is not one of {Q_TEAMS}.")
+        _require(q_team == "generator" or config.game.get("info_in_discriminator", True),
+                 "game.q_team", "'discriminator' needs game.info_in_discriminator=True (D's "
+                 "loss is the only one that would train Q's head).")
     noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
     _require(noise in NOISE_DISTRIBUTIONS, "model.noise_distribution",
              f"{noise!r} is not one of {NOISE_DISTRIBUTIONS}.")
@@ -272,7 +277,8 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
                             continuous_weight=g.continuous_weight,
                             info_in_discriminator=g.get(
                                 "info_in_discriminator",
-                                KEYS_ADDED_LATER["game.info_in_discriminator"]), **common)
+                                KEYS_ADDED_LATER["game.info_in_discriminator"]),
+                            q_team=g.get("q_team", KEYS_ADDED_LATER["game.q_team"]), **common)
     common["r2_gamma"] = g.r2_gamma
     if family == "acgan":
         return acgan_game(latent_dim=config.model.latent_dim,
