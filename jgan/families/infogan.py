@@ -127,7 +127,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                  loss_type: str = "non_saturating", info_weight: float = 1.0,
                  continuous_weight: float = 1.0, q_hidden: int = 128,
                  learn_std: bool = False, info_in_discriminator: bool = True,
-                 q_team: str = "generator", gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
+                 q_team: str = "generator", gradient_penalty_weight: float = 0.0,
+                 r1_gamma: float = 0.0,
                  ema_decay: float | None = None, data_key: str = "image") -> Game:
     """A `Game` for InfoGAN.
 

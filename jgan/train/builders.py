@@ -65,7 +65,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  "every categorical code needs >= 2 values.")
         q_team = config.game.get("q_team", KEYS_ADDED_LATER["game.q_team"])
         _require(q_team in Q_TEAMS, "game.q_team", f"{q_team!r} is not one of {Q_TEAMS}.")
-        _require(q_team == "generator" or config.game.get("info_in_discriminator", True),
+        _require(q_team == "generator" or config.game.get(
+                     "info_in_discriminator", KEYS_ADDED_LATER["game.info_in_discriminator"]),
                  "game.q_team", "'discriminator' needs game.info_in_discriminator=True (D's "
                  "loss is the only one that would train Q's head).")
     noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
