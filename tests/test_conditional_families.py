@@ -283,6 +283,47 @@ def test_infogan_q_head_on_the_discriminators_team_trains_with_ds_information_te
         game(1.0, q_team="critic")
 
 
+def test_infogan_q_batch_norm_removes_a_batch_constant_shift_in_training_only():
+    from jgan.families.infogan import QHead
+
+    codes = InfoGANCodes(noise_dim=8)
+    h = jnp.asarray(RNG.normal(size=(16, 12)), jnp.float32)
+    shift = jnp.asarray(RNG.normal(size=(1, 12)) * 3.0, jnp.float32)
+    for batch_norm in (False, True):
+        head = QHead(codes=codes, hidden=6, batch_norm=batch_norm)
+        v = head.init(jax.random.PRNGKey(0), h)
+        assert ("batch_stats" in v) == batch_norm
+        apply = jax.jit(lambda v, x, train: head.apply(
+            v, x, train=train, mutable=["batch_stats"] if train else False)[0] if train
+            else head.apply(v, x), static_argnums=2)
+        same = np.allclose(apply(v, h, True)["categorical"][0],
+                           apply(v, h + shift, True)["categorical"][0], atol=1e-4)
+        # Batch norm in training mode subtracts the batch mean of W h, so W c cancels.
+        assert same == batch_norm
+        if batch_norm:   # with running averages (eval) the shift shows
+            assert not np.allclose(apply(v, h, False)["categorical"][0],
+                                   apply(v, h + shift, False)["categorical"][0], atol=1e-4)
+
+
+@pytest.mark.parametrize("q_team", ["generator", "discriminator"])
+def test_infogan_q_batch_statistics_are_a_collection_of_q_heads_team(q_team):
+    game = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                        codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                        discriminator_optimizer=opt(), q_team=q_team, q_batch_norm=True)
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    q_state = getattr(state, q_team)
+    before = q_state.collections["q_head"]["batch_stats"]["hidden_bn"]["mean"]
+    np.testing.assert_array_equal(before, 0.0)
+    _, _, collections, _ = jax.jit(lambda s: team_gradients(
+        game, s, b, jax.random.PRNGKey(1), team=q_team, axis_name=None))(state)
+    after = collections["q_head"]["batch_stats"]["hidden_bn"]["mean"]
+    assert float(jnp.abs(after).max()) > 0
+    stepped, _ = jax.jit(make_step(game, update_rule="alternating"))(state, b)
+    assert not np.allclose(getattr(stepped, q_team).collections["q_head"]["batch_stats"]
+                           ["hidden_bn"]["mean"], 0.0)
+
+
 def test_mlp_conditioning_wrappers_for_vectors():
     g = LabelConditionedGenerator(MLPGenerator(hidden=(8,), output_dim=2), 3)
     d = LabelConditionedDiscriminator(MLPDiscriminator(hidden=(8,)), 3)

@@ -142,6 +142,10 @@ def test_infogan_q_team_config_key():
     batch = {"image": jnp.zeros((4, 28, 28, 1))}
     state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
     assert "q_head" in state.discriminator.params and "q_head" not in state.generator.params
+    assert "batch_stats" not in state.discriminator.collections["q_head"]
+    config.model.q_batch_norm = True
+    state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
+    assert "hidden_bn" in state.discriminator.collections["q_head"]["batch_stats"]
     config.game.info_in_discriminator = False
     with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
         builders.validate(config)

@@ -37,7 +37,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.continuous_weight": 1.0, "data.resize": "bicubic",
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
                     "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
-                    "game.info_in_discriminator": True, "game.q_team": "generator"}
+                    "game.info_in_discriminator": True, "game.q_team": "generator",
+                    "model.q_batch_norm": False}
 
 
 class ConfigError(ValueError):
@@ -279,7 +280,10 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
                             info_in_discriminator=g.get(
                                 "info_in_discriminator",
                                 KEYS_ADDED_LATER["game.info_in_discriminator"]),
-                            q_team=g.get("q_team", KEYS_ADDED_LATER["game.q_team"]), **common)
+                            q_team=g.get("q_team", KEYS_ADDED_LATER["game.q_team"]),
+                            q_batch_norm=config.model.get(
+                                "q_batch_norm", KEYS_ADDED_LATER["model.q_batch_norm"]),
+                            **common)
     common["r2_gamma"] = g.r2_gamma
     if family == "acgan":
         return acgan_game(latent_dim=config.model.latent_dim,
