@@ -96,7 +96,11 @@ def finish_step(game: Game, state: GameState, generator: TeamState,
     """The new state (EMA of the generator's params, step + 1) and device-mean metrics."""
     ema = state.ema_params
     if ema is not None:
-        ema = optax.incremental_update(generator.params, ema, step_size=1.0 - game.ema_decay)
+        decay = game.ema_decay
+        if game.ema_warmup:
+            t = state.step.astype(jnp.float32)
+            decay = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+        ema = optax.incremental_update(generator.params, ema, step_size=1.0 - decay)
     if axis_name is not None:
         metrics = jax.lax.pmean(metrics, axis_name)
     new_state = state.replace(generator=generator, discriminator=discriminator,

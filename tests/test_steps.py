@@ -182,6 +182,26 @@ def test_ema_after_one_step(point_state):
                                 EMA * THETA0 + (1 - EMA) * theta1, rtol=1e-6, atol=1e-7)
 
 
+def test_ema_warmup_uses_the_smaller_of_the_decay_and_1_plus_t_over_10_plus_t(point_state):
+    import dataclasses
+    game, state = point_state
+    game = dataclasses.replace(game, ema_warmup=True)
+    step = jitted_step(game)
+    expected = np.asarray(THETA0, np.float64)
+    for t in range(3):
+        state, _ = step(state, {"image": jnp.asarray(_real(B, seed=t))})
+        decay = min(EMA, (1 + t) / (10 + t))    # 0.1, 0.18, 0.25: warm-up, below EMA
+        expected = decay * expected + (1 - decay) * np.asarray(_theta(state))
+        chex.assert_trees_all_close(state.ema_params["generator"]["theta"],
+                                    expected.astype(np.float32), rtol=1e-5, atol=1e-6)
+    late = state.replace(step=jnp.asarray(1000, jnp.int32))   # (1 + t) / (10 + t) > EMA
+    before = np.asarray(late.ema_params["generator"]["theta"])
+    late, _ = step(late, {"image": jnp.asarray(_real(B))})
+    chex.assert_trees_all_close(late.ema_params["generator"]["theta"],
+                                EMA * before + (1 - EMA) * np.asarray(_theta(late)),
+                                rtol=1e-5, atol=1e-6)
+
+
 def test_metrics_match_the_hand_computed_game(point_state):
     game, state = point_state
     real = _real(B, seed=2)

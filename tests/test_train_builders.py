@@ -167,3 +167,16 @@ def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
     config.model.kind = "resnet"
     with pytest.raises(builders.ConfigError, match=r"model\.discriminator_width"):
         builders.validate(config)
+
+
+def test_ema_warmup_config_key_needs_an_ema_decay():
+    config = dcgan_mnist.get_config("runlocal")
+    config.game.ema_warmup = True
+    config.game.ema_decay = None
+    with pytest.raises(builders.ConfigError, match=r"game\.ema_warmup"):
+        builders.validate(config)
+    config.game.ema_decay = 0.999
+    builders.validate(config)
+    assert builders.build_game(config).ema_warmup
+    config.game.ema_warmup = False
+    assert not builders.build_game(config).ema_warmup

@@ -72,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.info_in_discriminator = True  # infogan: lambda * L_info in D's loss too (its trunk)
     c.game.q_team = "generator"  # infogan: team of Q's head; "discriminator" as the released code
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
+    c.game.ema_warmup = False    # EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t
 
     # One optimizer per team: different learning rates for the two are TTUR (Heusel et
     # al. 2017). update_rule="optimistic" turns both into their optimistic variants.

@@ -5,6 +5,8 @@ key at fault.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 import optax
 
@@ -38,7 +40,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
                     "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
                     "game.info_in_discriminator": True, "game.q_team": "generator",
-                    "model.q_batch_norm": False}
+                    "model.q_batch_norm": False, "game.ema_warmup": False}
 
 
 class ConfigError(ValueError):
@@ -134,6 +136,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
     if config.game.ema_decay is not None:
         _require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
+    _require(not config.game.get("ema_warmup", False) or config.game.ema_decay is not None,
+             "game.ema_warmup", "warms up the EMA's decay, so it needs game.ema_decay set.")
     if config.get("eval") is not None and config.eval.metrics:
         from jgan.eval import suite
         _require(config.eval.every >= 0, "eval.every", "must be >= 0 (0 = only at the end).")
@@ -260,6 +264,12 @@ def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs
 
 def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of a run: `config.family` picks the family, the rest its settings."""
+    game = _family_game(config)
+    warmup = config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"])
+    return dataclasses.replace(game, ema_warmup=bool(warmup)) if warmup else game
+
+
+def _family_game(config: ml_collections.ConfigDict) -> Game:
     generator, discriminator = build_networks(config)
     g = config.game
     family = config.get("family", "gan")
