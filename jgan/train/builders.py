@@ -136,7 +136,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
     if config.game.ema_decay is not None:
         _require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
-    _require(not config.game.get("ema_warmup", False) or config.game.ema_decay is not None,
+    _require(not config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"])
+             or config.game.ema_decay is not None,
              "game.ema_warmup", "warms up the EMA's decay, so it needs game.ema_decay set.")
     if config.get("eval") is not None and config.eval.metrics:
         from jgan.eval import suite
@@ -264,9 +265,8 @@ def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs
 
 def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of a run: `config.family` picks the family, the rest its settings."""
-    game = _family_game(config)
     warmup = config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"])
-    return dataclasses.replace(game, ema_warmup=bool(warmup)) if warmup else game
+    return dataclasses.replace(_family_game(config), ema_warmup=bool(warmup))
 
 
 def _family_game(config: ml_collections.ConfigDict) -> Game:
