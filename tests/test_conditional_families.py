@@ -305,6 +305,19 @@ def test_infogan_q_batch_norm_removes_a_batch_constant_shift_in_training_only():
                                    apply(v, h + shift, False)["categorical"][0], atol=1e-4)
 
 
+def test_infogan_q_leaky_slope_of_one_makes_q_affine_in_the_features():
+    from jgan.families.infogan import QHead
+
+    codes = InfoGANCodes(noise_dim=8)
+    h1, h2 = (jnp.asarray(RNG.normal(size=(4, 12)), jnp.float32) for _ in range(2))
+    for slope, affine in ((1.0, True), (0.01, False)):
+        head = QHead(codes=codes, hidden=6, leaky_slope=slope)
+        v = head.init(jax.random.PRNGKey(0), h1)
+        f = jax.jit(lambda x: head.apply(v, x)["continuous_mean"])
+        assert np.allclose(f(0.5 * h1 + 0.5 * h2), 0.5 * f(h1) + 0.5 * f(h2),
+                           atol=1e-5) == affine
+
+
 @pytest.mark.parametrize("q_team", ["generator", "discriminator"])
 def test_infogan_q_batch_statistics_are_a_collection_of_q_heads_team(q_team):
     game = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),

@@ -237,6 +237,24 @@ def test_dcgan_parameter_tree_28px():
     assert (count(g["params"]), count(d["params"])) == (759_681, 138_689)
 
 
+@pytest.mark.parametrize("dense_hidden", [0, 5])
+def test_dcgan_discriminator_leaky_slope_reaches_every_activation(dense_hidden):
+    # With slope 1 every LeakyReLU is the identity, so D (without normalization) is affine
+    # in its input; one activation left at another slope would break that. Slope 0 is ReLU.
+    x1, x2 = (jnp.asarray(_rng(i).standard_normal((2, 28, 28, 1)), jnp.float32) for i in (1, 2))
+    a = 0.3
+    outputs = {}
+    for slope in (1.0, 0.2, 0.0):
+        disc = DCGANDiscriminator(width=4, normalization="none", dense_hidden=dense_hidden,
+                                  leaky_slope=slope)
+        v = _random_variables(disc, x1, scale=0.5)
+        f = jax.jit(disc.apply)
+        mixed, ends = f(v, a * x1 + (1 - a) * x2), a * f(v, x1) + (1 - a) * f(v, x2)
+        outputs[slope] = (np.allclose(mixed, ends, rtol=1e-4, atol=1e-5), f(v, x1))
+    assert outputs[1.0][0] and not outputs[0.2][0] and not outputs[0.0][0]
+    assert not np.allclose(outputs[0.2][1], outputs[0.0][1])
+
+
 def test_spectral_norm_state_changes_only_in_training():
     disc = DCGANDiscriminator(resolution=28, width=8, spectral_norm=True, normalization="none")
     x = jax.random.normal(jax.random.key(0), (4, 28, 28, 1))

@@ -169,6 +169,25 @@ def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
         builders.validate(config)
 
 
+def test_leaky_slope_config_key_reaches_discriminator_and_q_head():
+    from experiments.configs import conditional
+
+    config = conditional.get_config("infogan,mnist,runlocal")
+    assert builders.build_networks(config)[1].leaky_slope == 0.2
+    config.model.leaky_slope = 0.01
+    builders.validate(config)
+    assert builders.build_networks(config)[1].leaky_slope == 0.01
+    game = builders.build_game(config)
+    assert game.generator_team["q_head"].leaky_slope == 0.01
+    config.model.leaky_slope = 1.0
+    with pytest.raises(builders.ConfigError, match=r"model\.leaky_slope"):
+        builders.validate(config)
+    resnet = conditional.get_config("projection,mnist,runlocal")
+    resnet.model.leaky_slope = 0.1
+    with pytest.raises(builders.ConfigError, match=r"model\.leaky_slope"):
+        builders.validate(resnet)
+
+
 def test_ema_warmup_config_key_needs_an_ema_decay():
     config = dcgan_mnist.get_config("runlocal")
     config.game.ema_warmup = True

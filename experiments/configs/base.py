@@ -49,6 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.discriminator_width = 0        # dcgan: D's first width; 0 = model.width
     c.model.dense_hidden = 0               # dcgan: FC layer after z / before the logit
     c.model.q_batch_norm = False           # infogan: batch norm in Q's hidden layer
+    c.model.leaky_slope = 0.2              # dcgan D and InfoGAN's Q: LeakyReLU's slope
     c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
     c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden
     c.model.normalization = "batch"

@@ -99,11 +99,14 @@ class QHead(nn.Module):
       learn_std: predict the continuous codes' log standard deviations too.
       batch_norm: batch-normalize the hidden layer, as InfoGAN's released MNIST Q does
         (FC128-BN-lReLU); its statistics are a mutable collection of Q's team.
+      leaky_slope: the hidden layer's LeakyReLU slope for negative inputs (0.01 in the
+        released code).
     """
     codes: InfoGANCodes
     hidden: int = 128
     learn_std: bool = False
     batch_norm: bool = False
+    leaky_slope: float = 0.2
 
     @nn.compact
     def __call__(self, h: jax.Array, *, train: bool = False) -> dict:
@@ -112,7 +115,7 @@ class QHead(nn.Module):
         if self.batch_norm:
             x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                              name="hidden_bn")(x)
-        x = nn.leaky_relu(x, 0.2)
+        x = nn.leaky_relu(x, self.leaky_slope)
         cats = tuple(nn.Dense(k, name=f"categorical{i}")(x)
                      for i, k in enumerate(self.codes.categorical))
         k = self.codes.continuous
@@ -135,7 +138,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                  loss_type: str = "non_saturating", info_weight: float = 1.0,
                  continuous_weight: float = 1.0, q_hidden: int = 128,
                  learn_std: bool = False, q_batch_norm: bool = False,
-                 info_in_discriminator: bool = True,
+                 q_leaky_slope: float = 0.2, info_in_discriminator: bool = True,
                  q_team: str = "generator", gradient_penalty_weight: float = 0.0,
                  r1_gamma: float = 0.0,
                  ema_decay: float | None = None, data_key: str = "image") -> Game:
@@ -156,8 +159,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
       loss_type: one of `jgan.losses.LOSS_TYPES`.
       info_weight: lambda (1 for categorical codes in the paper).
       continuous_weight: extra weight on the continuous codes' term.
-      q_hidden, learn_std, q_batch_norm: see `QHead` (`hidden`, `learn_std`,
-        `batch_norm`).
+      q_hidden, learn_std, q_batch_norm, q_leaky_slope: see `QHead` (`hidden`,
+        `learn_std`, `batch_norm`, `leaky_slope`).
       info_in_discriminator: add lambda * L_info to D's loss too (required when
         `q_team="discriminator"`: D's loss is then the only one that trains Q's head).
       q_team: the team that owns and updates Q's head, "generator" or "discriminator".
@@ -180,7 +183,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
         raise ValueError(f"categorical codes need >= 2 values, got {codes.categorical}.")
     penalty_settings = PenaltySettings(gradient_penalty_weight=gradient_penalty_weight,
                                        r1_gamma=r1_gamma)
-    q_head = QHead(codes=codes, hidden=q_hidden, learn_std=learn_std, batch_norm=q_batch_norm)
+    q_head = QHead(codes=codes, hidden=q_hidden, learn_std=learn_std, batch_norm=q_batch_norm,
+                   leaky_slope=q_leaky_slope)
 
     def real_data(batch):
         if data_key not in batch:

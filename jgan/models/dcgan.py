@@ -4,7 +4,7 @@ Generator: z -> [optional dense hidden layer, batch norm, ReLU] -> dense project
 a `base x base` map (7 for 28 px, 4 otherwise), then 2x upsampling blocks
 (`UpsampleConv`, batch norm, ReLU), halving the width each
 time, to `resolution x resolution x channels` with tanh. Discriminator: 4x4 stride-2
-convolutions with LeakyReLU(0.2), doubling the width each time, optional batch /
+convolutions with LeakyReLU (slope 0.2 by default), doubling the width each time, optional batch /
 layer norm (never on the first layer, as in DCGAN) and optional spectral norm, then
 [an optional dense hidden layer with the same normalization] and a dense layer to one
 logit per image. The dense hidden layers (`dense_hidden=1024`) make InfoGAN's MNIST
@@ -83,6 +83,8 @@ class DCGANDiscriminator(nn.Module):
         (Miyato et al. 2018).
       dense_hidden: width of a dense layer (normalized like the convolutions, then
         LeakyReLU) after the last convolution, or 0 for none (DCGAN).
+      leaky_slope: LeakyReLU's slope for negative inputs: 0.2 in DCGAN, 0.01 in
+        InfoGAN's released code (`leaky_rectify`).
       bn_axis_name: as for the generator.
     """
     resolution: int = 28
@@ -90,6 +92,7 @@ class DCGANDiscriminator(nn.Module):
     normalization: str = "batch"
     spectral_norm: bool = False
     dense_hidden: int = 0
+    leaky_slope: float = 0.2
     bn_axis_name: str | None = None
 
     @nn.compact
@@ -116,7 +119,7 @@ class DCGANDiscriminator(nn.Module):
                                  axis_name=self.bn_axis_name, name=f"conv{i}_bn")(x)
             elif i > 0 and self.normalization == "layer":
                 x = nn.LayerNorm(name=f"conv{i}_ln")(x)
-            x = nn.leaky_relu(x, 0.2)
+            x = nn.leaky_relu(x, self.leaky_slope)
             width *= 2
         x = x.reshape(x.shape[0], -1)
         if self.dense_hidden:
@@ -129,7 +132,7 @@ class DCGANDiscriminator(nn.Module):
                                  axis_name=self.bn_axis_name, name="hidden_bn")(x)
             elif self.normalization == "layer":
                 x = nn.LayerNorm(name="hidden_ln")(x)
-            x = nn.leaky_relu(x, 0.2)
+            x = nn.leaky_relu(x, self.leaky_slope)
         if features:
             return x
         out = dense_or_conv_sn(nn.Dense(1, kernel_init=dcgan_init, name="logit"),

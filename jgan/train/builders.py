@@ -40,7 +40,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
                     "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
                     "game.info_in_discriminator": True, "game.q_team": "generator",
-                    "model.q_batch_norm": False, "game.ema_warmup": False}
+                    "model.q_batch_norm": False, "game.ema_warmup": False,
+                    "model.leaky_slope": 0.2}
 
 
 class ConfigError(ValueError):
@@ -123,6 +124,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"only; model.kind is {config.model.kind!r}, family {config.get('family', 'gan')!r}.")
     dense_hidden = config.model.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
     _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
+    slope = _leaky_slope(config)
+    _require(0.0 <= slope < 1.0, "model.leaky_slope", f"must be in [0, 1), got {slope}.")
+    _require(slope == KEYS_ADDED_LATER["model.leaky_slope"] or config.model.kind == "dcgan",
+             "model.leaky_slope", "sets the DCGAN discriminator's (and InfoGAN's Q's) "
+             f"slope only; model.kind is {config.model.kind!r}.")
     _require(dense_hidden == 0 or config.model.kind == "dcgan", "model.dense_hidden",
              f"only the dcgan networks have a dense hidden layer; model.kind is "
              f"{config.model.kind!r}.")
@@ -212,7 +218,12 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width,
                            dense_hidden=dense_hidden),
             DCGANDiscriminator(resolution=res, width=d_width, normalization=m.normalization,
-                               spectral_norm=m.spectral_norm, dense_hidden=dense_hidden))
+                               spectral_norm=m.spectral_norm, dense_hidden=dense_hidden,
+                               leaky_slope=_leaky_slope(config)))
+
+
+def _leaky_slope(config: ml_collections.ConfigDict) -> float:
+    return config.model.get("leaky_slope", KEYS_ADDED_LATER["model.leaky_slope"])
 
 
 def build_networks(config: ml_collections.ConfigDict):
@@ -293,6 +304,7 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
                             q_team=g.get("q_team", KEYS_ADDED_LATER["game.q_team"]),
                             q_batch_norm=config.model.get(
                                 "q_batch_norm", KEYS_ADDED_LATER["model.q_batch_norm"]),
+                            q_leaky_slope=_leaky_slope(config),
                             **common)
     common["r2_gamma"] = g.r2_gamma
     if family == "acgan":
