@@ -119,6 +119,25 @@ def test_exact_resume(tmp_path, name, arg):
     chex.assert_trees_all_equal(state_a, state_b)
 
 
+def test_standing_statistics_change_what_is_sampled_and_nothing_that_is_trained(tmp_path):
+    config = load_config("dcgan_mnist", "runlocal")
+    config.data.data_dir = require_shared_tfds()
+    config.num_steps = 4
+    config.game.ema_decay = 0.9
+    plain, standing = tmp_path / "plain", tmp_path / "standing"
+    trainer.train_and_evaluate(config, plain)
+    config.eval.standing_stats = 2
+    trainer.train_and_evaluate(config, standing)
+    state_a, metrics_a = _final_state_and_metrics(plain)
+    state_b, metrics_b = _final_state_and_metrics(standing)
+    assert metrics_a == metrics_b
+    chex.assert_trees_all_equal(state_a, state_b)  # checkpoints keep the training state
+    assert json.loads((standing / "eval.json").read_text())["standing_stats"] == 2
+    assert "standing_stats" not in json.loads((plain / "eval.json").read_text())
+    grid = lambda d: np.asarray(Image.open(d / "samples" / f"step_{config.num_steps:07d}.png"))
+    assert not np.array_equal(grid(plain), grid(standing))
+
+
 def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path):
     config = load_config("mixture", "ring,wgan_gp,runlocal")
     straight, limited = tmp_path / "straight", tmp_path / "limited"

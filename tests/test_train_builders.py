@@ -24,6 +24,8 @@ from jgan.train import builders, writers
     ("model.noise_distribution", "laplace", "config.model.noise_distribution"),
     # Only InfoGAN's codes draw uniform noise; elsewhere the key would be ignored.
     ("model.noise_distribution", "uniform", "config.model.noise_distribution"),
+    ("eval.standing_stats", -1, "config.eval.standing_stats"),
+    ("model.leaky_slope", -0.1, "config.model.leaky_slope"),
 ])
 def test_validate_names_the_bad_key(key, value, message):
     config = dcgan_mnist.get_config("runlocal")

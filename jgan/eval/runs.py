@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from jgan.eval import suite
+from jgan.train import builders
 from jgan.train.runs import load_run
 
 
@@ -49,6 +50,8 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     if not settings.metrics:
         raise suite.EvalError("No metrics: pass --metrics=... or set eval.metrics in the config.")
     use_ema = use_ema and config.game.ema_decay is not None
+    sampler = builders.build_generator_inputs(config)
+    state = jax.jit(builders.build_sampling_state(config, game, sampler, use_ema=use_ema))(state)
     evaluator = suite.Evaluator(settings)
     batches = sample_batches(game, state, latent_dim=config.model.latent_dim,
                              batch_size=settings.batch_size, seed=seed, use_ema=use_ema)

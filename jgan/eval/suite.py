@@ -52,8 +52,10 @@ def default_eval_config():
     """The `eval` section every config has (experiments/configs/base.py), with defaults.
 
     metrics: comma-separated names ("" = none); every: steps between evaluations during
-    training (0 = only at the end); reference_split: the real data's split; the rest as
-    in `EvalSettings`.
+    training (0 = only at the end); reference_split: the real data's split;
+    standing_stats: recompute the sampling generator's batch-norm averages over this many
+    batches of its inputs before sampling (0 = off; `jgan.standing_statistics`); the rest
+    as in `EvalSettings`.
     """
     import ml_collections
     e = ml_collections.ConfigDict()
@@ -66,6 +68,7 @@ def default_eval_config():
     e.inception_weights = ""
     e.classifier_workdir = ""
     e.batch_size = 200
+    e.standing_stats = 0   # batches for the generator's standing batch-norm statistics
     return e
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import ml_collections
 import optax
 
@@ -20,6 +21,7 @@ from jgan.models.conditioning import (AuxiliaryClassifierDiscriminator,
                                       LabelConditionedDiscriminator, LabelConditionedGenerator)
 from jgan.models.dcgan import SUPPORTED_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jgan.standing_statistics import standing_statistics
 from jgan.steps import UPDATE_RULES
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
@@ -124,6 +126,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"only; model.kind is {config.model.kind!r}, family {config.get('family', 'gan')!r}.")
     dense_hidden = config.model.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
     _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
+    standing = config.get("eval", {}).get("standing_stats", 0)
+    _require(standing >= 0, "eval.standing_stats", f"must be >= 0, got {standing}.")
+    _require(standing == 0 or config.batch_size >= 2, "eval.standing_stats",
+             f"needs batch_size >= 2 for batch statistics, got {config.batch_size}.")
     slope = _leaky_slope(config)
     _require(0.0 <= slope < 1.0, "model.leaky_slope", f"must be in [0, 1), got {slope}.")
     _require(slope == KEYS_ADDED_LATER["model.leaky_slope"] or config.model.kind == "dcgan",
@@ -272,6 +278,28 @@ def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs
     return GeneratorInputs(family=family, latent_dim=config.model.latent_dim,
                            num_classes=config.model.get("num_classes", 0),
                            codes=infogan_codes(config) if family == "infogan" else None)
+
+
+def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
+                         sampler: GeneratorInputs, *, use_ema: bool | None = None):
+    """`state -> state` that the run samples and evaluates from (jit it).
+
+    With `eval.standing_stats = K > 0`, the generator's batch-norm averages are
+    replaced by standing statistics over K training-size batches of its own inputs
+    (drawn from `fold_in(PRNGKey(config.seed), 6)`, the same in the trainer, `jgan.sample`
+    and `jgan.evaluate`), for the weights it samples with: EMA when the run keeps them
+    and `use_ema` is not False (`jgan.standing_statistics`). With 0 (the default) the
+    state is used as it is.
+    """
+    num_batches = config.get("eval", {}).get("standing_stats", 0)
+    if not num_batches:
+        return lambda state: state
+    if use_ema is None:
+        use_ema = config.game.ema_decay is not None
+    rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 6)
+    return lambda state: standing_statistics(game, state, sampler, rng, num_batches=num_batches,
+                                             batch_size=config.batch_size,
+                                             use_ema=use_ema and state.ema_params is not None)
 
 
 def build_game(config: ml_collections.ConfigDict) -> Game:

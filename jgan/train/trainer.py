@@ -200,6 +200,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         nets = game.bind(state, train=False, rng=sample_key, use_ema=use_ema)
         return sampler.generate(nets, inputs)
 
+    # The state samples and evaluations read: the training state, or it with the
+    # generator's standing batch-norm statistics (eval.standing_stats).
+    sampling_state = jax.jit(builders.build_sampling_state(config, game, sampler))
     grid_inputs, grid_columns = sampler.grid(sample_key, config.num_sample_images)
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
@@ -217,6 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     def write_samples(state, step):
         # Every process takes part in the computation (with several hosts the state is
         # a global array); only the main one writes.
+        state = sampling_state(state)
         if isinstance(inp, MixtureInput):
             inputs = sampler.random(jax.random.fold_in(sample_key, 1), PROTOCOL_NUM_SAMPLES)
             pts = np.asarray(jax.device_get(generate(state, inputs)))
@@ -293,10 +297,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 if "sample" in events:
                     write_samples(state, step)
                 if "eval" in events and step < config.num_steps:  # the last one is final
+                    view = sampling_state(state)
                     writer.write_scalars(step, suite.scalar_summary(
-                        evaluator.evaluate(eval_batches(state))))
+                        evaluator.evaluate(eval_batches(view))))
                     if family_evaluator is not None:
-                        writer.write_scalars(step, family_eval.summary(family_evaluator(state)))
+                        writer.write_scalars(step, family_eval.summary(family_evaluator(view)))
                 if "checkpoint" in events:
                     input_state = ({"kind": "on_device"} if is_on_device(inp)
                                    else {"iterator": inp.get_state()})
@@ -323,14 +328,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
               "command to continue.", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM)
 
-    result = evaluate(config, state, inp, workdir, generate, last_logged, sampler)
+    view = sampling_state(state)
+    result = evaluate(config, view, inp, workdir, generate, last_logged, sampler)
     if out_of_time and step < config.num_steps:
         result["stopped_by_max_train_seconds"] = time_limit
     if evaluator is not None:
-        result["metrics"] = evaluator.evaluate(eval_batches(state))
+        result["metrics"] = evaluator.evaluate(eval_batches(view))
         writer.write_scalars(step, suite.scalar_summary(result["metrics"]))
         if family_evaluator is not None:
-            result["family_metrics"] = family_evaluator(state)
+            result["family_metrics"] = family_evaluator(view)
             writer.write_scalars(step, family_eval.summary(result["family_metrics"]))
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
@@ -346,6 +352,8 @@ def evaluate(config, state, inp, workdir: Path, generate, last_logged: dict, sam
     result = {"step": int(jax.device_get(state.step)),
               "ema": config.game.ema_decay is not None,
               "final_metrics": last_logged}
+    if config.eval.get("standing_stats", 0):
+        result["standing_stats"] = config.eval.standing_stats
     if getattr(inp, "num_skipped", 0):
         result["skipped_files"] = inp.num_skipped
     if isinstance(inp, MixtureInput):
