@@ -6,8 +6,11 @@
 The metrics and their settings come from the run's own config (`eval` section), from
 `--config` (a config file whose `eval` section replaces the run's), and then from the
 flags, in that order. Samples come from the EMA generator when the run keeps one
-(`--no_ema` for the raw weights). The output (default `DIR/eval_step_STEP.json`) holds
-each metric's numbers and protocol. See `jgan.eval.suite` for the metric names.
+(`--no_ema` for the raw weights), with standing batch-norm statistics when the run's
+`eval.standing_stats` or `--standing_stats` asks for them. Conditional and InfoGAN runs
+scored by a classifier (`--classifier_workdir`) also get their family's metrics. The
+output (default `DIR/eval_step_STEP.json`) holds each metric's numbers and protocol.
+See `jgan.eval.suite` for the metric names.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from ml_collections import config_flags
 
 from jgan.eval import suite
 from jgan.eval.runs import evaluate_run
+from jgan.train import family_eval
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,6 +41,9 @@ _NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator even if EMA 
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the latents (default: the run's seed, "
                               "which reproduces the numbers logged in training).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per generator / feature call.")
+_STANDING = flags.DEFINE_integer(
+    "standing_stats", None, "Batches of standing batch-norm statistics for the generator "
+    "(0 = its running averages; default: the run's eval.standing_stats).")
 
 
 def main(argv):
@@ -53,12 +60,14 @@ def main(argv):
     eval_config = _CONFIG.value.eval if _CONFIG.value is not None else None
     try:
         result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,
-                              seed=_SEED.value, use_ema=not _NO_EMA.value)
+                              seed=_SEED.value, use_ema=not _NO_EMA.value,
+                              standing_stats=_STANDING.value)
     except (suite.EvalError, FileNotFoundError) as e:
         raise app.UsageError(str(e))
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(suite.scalar_summary(result["metrics"]), indent=2))
+    print(json.dumps({**suite.scalar_summary(result["metrics"]),
+                      **family_eval.summary(result.get("family_metrics"))}, indent=2))
     print(f"Wrote {out}")
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from experiments.configs import conditional
 from jgan.eval.classifier import load_classifier
+from jgan.eval.runs import evaluate_run
 from jgan.sample import draw
 from jgan.train import classifier_trainer, trainer
 from tests.helpers import load_config, require_shared_fid_weights, require_shared_tfds
@@ -52,6 +53,14 @@ def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir
     # A row per class (per value of InfoGAN's categorical code) in the sample grids.
     grid = tmp_path / "samples" / f"step_{config.num_steps:07d}.png"
     assert grid_rows(grid) == 10
+    # The checkpoint re-evaluated (jgan.evaluate) gives the trainer's numbers: same inputs.
+    again = evaluate_run(tmp_path)
+    assert again["family_metrics"] == json.loads(json.dumps(result["family_metrics"]))
+    assert again["metrics"]["classifier_fd"]["value"] == pytest.approx(
+        saved["metrics"]["classifier_fd"]["value"], rel=1e-5)
+    standing = evaluate_run(tmp_path, standing_stats=2)
+    assert standing["standing_stats"] == 2 and standing["family_metrics"].keys() == \
+        family_metrics.keys()
 
 
 def test_padded_32px_projection_run_is_scored_during_and_after_training(tmp_path):

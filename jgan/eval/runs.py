@@ -7,33 +7,38 @@ import jax
 import numpy as np
 
 from jgan.eval import suite
-from jgan.train import builders
+from jgan.train import builders, family_eval
 from jgan.train.runs import load_run
 
 
-def sample_batches(game, state, *, latent_dim: int, batch_size: int, seed: int, use_ema: bool):
+def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool):
     """An endless iterator of generated image batches `(batch_size, R, R, C)` in [-1, 1].
 
-    Batch i comes from z ~ N(0, I) drawn with `fold_in(fold_in(PRNGKey(seed), 4), i)`, the
-    latents the trainer evaluates with (for seed = the run's seed), so a checkpoint
-    evaluated here reproduces the numbers logged during training.
+    Batch i comes from `sampler.random(fold_in(fold_in(PRNGKey(seed), 4), i))` (z ~ N(0, I),
+    with labels or codes for conditional and InfoGAN runs), the inputs the trainer
+    evaluates with (for seed = the run's seed), so a checkpoint evaluated here
+    reproduces the numbers logged during training.
     """
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
 
     @jax.jit
-    def generate(state, z):
-        return game.bind(state, train=False, rng=key, use_ema=use_ema)("generator", z)
+    def generate(state, inputs):
+        return sampler.generate(game.bind(state, train=False, rng=key, use_ema=use_ema), inputs)
 
     i = 0
     while True:
-        z = jax.random.normal(jax.random.fold_in(key, i), (batch_size, latent_dim))
-        yield np.asarray(generate(state, z))
+        yield np.asarray(generate(state, sampler.random(jax.random.fold_in(key, i), batch_size)))
         i += 1
 
 
 def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | None = None,
-                 seed: int | None = None, use_ema: bool = True) -> dict:
+                 seed: int | None = None, use_ema: bool = True,
+                 standing_stats: int | None = None) -> dict:
     """Evaluates `workdir`'s latest checkpoint; returns the JSON-able results.
+
+    Conditional and InfoGAN runs with a classifier (`classifier_workdir`) also get the
+    family's metrics (`jgan.train.family_eval`) under "family_metrics", as in the
+    trainer's eval.json.
 
     Args:
       workdir: a GAN run's workdir.
@@ -41,11 +46,17 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
       overrides: `EvalSettings` fields to override (e.g. {"metrics": "fid,kid"}).
       seed: seed of the latents; None = the run's seed (the latents training used).
       use_ema: sample from the EMA generator when the run keeps one.
+      standing_stats: batches of standing batch-norm statistics for the generator
+        (`eval.standing_stats`); None = the run's setting.
     """
     config, game, state = load_run(workdir)
     seed = config.seed if seed is None else seed
     if eval_config is not None:
         config.eval = eval_config
+    if "eval" not in config:  # saved before runs had an eval section
+        config.eval = suite.default_eval_config()
+    if standing_stats is not None:
+        config.eval.standing_stats = standing_stats
     settings = suite.EvalSettings.from_config(config, **(overrides or {}))
     if not settings.metrics:
         raise suite.EvalError("No metrics: pass --metrics=... or set eval.metrics in the config.")
@@ -53,8 +64,20 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     sampler = builders.build_generator_inputs(config)
     state = jax.jit(builders.build_sampling_state(config, game, sampler, use_ema=use_ema))(state)
     evaluator = suite.Evaluator(settings)
-    batches = sample_batches(game, state, latent_dim=config.model.latent_dim,
-                             batch_size=settings.batch_size, seed=seed, use_ema=use_ema)
-    results = evaluator.evaluate(batches)
-    return {"workdir": str(Path(workdir).resolve()), "step": int(state.step), "ema": use_ema,
-            "seed": seed, "metrics": results}
+    batches = sample_batches(game, state, sampler, batch_size=settings.batch_size, seed=seed,
+                             use_ema=use_ema)
+    results = {"workdir": str(Path(workdir).resolve()), "step": int(state.step), "ema": use_ema,
+               "seed": seed, "standing_stats": config.eval.get("standing_stats", 0),
+               "metrics": evaluator.evaluate(batches)}
+    rng = jax.random.PRNGKey(seed)
+    sample_key = jax.random.fold_in(rng, 2)
+
+    @jax.jit
+    def generate(state, inputs):  # the trainer's
+        return sampler.generate(game.bind(state, train=False, rng=sample_key, use_ema=use_ema),
+                                inputs)
+    family_evaluator = family_eval.FamilyEvaluator.create(
+        game, sampler, evaluator, generate=generate, seed_key=jax.random.fold_in(rng, 5))
+    if family_evaluator is not None:
+        results["family_metrics"] = family_evaluator(state)
+    return results
