@@ -114,7 +114,7 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
         inputs = sampler.random(key, num)
     if sampler.family == "infogan" and codes:
         inputs = fix_codes(inputs, codes, sampler.codes)
-    state = jax.jit(build_sampling_state(config, game, sampler, use_ema=use_ema))(state)
+    state = build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
     nets = game.bind(state, train=False, rng=key, use_ema=use_ema)
     x = np.asarray(sampler.generate(nets, inputs))
     if config.data.kind == "mixture":

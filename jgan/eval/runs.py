@@ -62,7 +62,7 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
         raise suite.EvalError("No metrics: pass --metrics=... or set eval.metrics in the config.")
     use_ema = use_ema and config.game.ema_decay is not None
     sampler = builders.build_generator_inputs(config)
-    state = jax.jit(builders.build_sampling_state(config, game, sampler, use_ema=use_ema))(state)
+    state = builders.build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
     evaluator = suite.Evaluator(settings)
     batches = sample_batches(game, state, sampler, batch_size=settings.batch_size, seed=seed,
                              use_ema=use_ema)

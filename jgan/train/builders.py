@@ -282,7 +282,7 @@ def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs
 
 def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
                          sampler: GeneratorInputs, *, use_ema: bool | None = None):
-    """`state -> state` that the run samples and evaluates from (jit it).
+    """`state -> state` that the run samples and evaluates from (jitted when it computes).
 
     With `eval.standing_stats = K > 0`, the generator's batch-norm averages are
     replaced by standing statistics over K training-size batches of its own inputs
@@ -297,9 +297,9 @@ def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
     if use_ema is None:
         use_ema = config.game.ema_decay is not None
     rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 6)
-    return lambda state: standing_statistics(game, state, sampler, rng, num_batches=num_batches,
-                                             batch_size=config.batch_size,
-                                             use_ema=use_ema and state.ema_params is not None)
+    return jax.jit(lambda state: standing_statistics(
+        game, state, sampler, rng, num_batches=num_batches, batch_size=config.batch_size,
+        use_ema=use_ema and state.ema_params is not None))
 
 
 def build_game(config: ml_collections.ConfigDict) -> Game:

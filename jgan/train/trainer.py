@@ -202,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # The state samples and evaluations read: the training state, or it with the
     # generator's standing batch-norm statistics (eval.standing_stats).
-    sampling_state = jax.jit(builders.build_sampling_state(config, game, sampler))
+    sampling_state = builders.build_sampling_state(config, game, sampler)
     grid_inputs, grid_columns = sampler.grid(sample_key, config.num_sample_images)
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
