@@ -4,8 +4,9 @@ Generator: z -> [optional dense hidden layer, batch norm, ReLU] -> dense project
 a `base x base` map (7 for 28 px, 4 otherwise), then 2x upsampling blocks
 (`UpsampleConv`, batch norm, ReLU), halving the width each
 time, to `resolution x resolution x channels` with tanh. Discriminator: 4x4 stride-2
-convolutions with LeakyReLU (slope 0.2 by default), doubling the width each time, optional batch /
-layer norm (never on the first layer, as in DCGAN) and optional spectral norm, then
+convolutions with LeakyReLU (slope 0.2 by default), doubling the width each time,
+optional batch / layer norm (never on the first layer, as in DCGAN) and optional
+spectral norm, then
 [an optional dense hidden layer with the same normalization] and a dense layer to one
 logit per image. The dense hidden layers (`dense_hidden=1024`) make InfoGAN's MNIST
 networks (Chen et al. 2016, appendix C.1): FC1024-BN on both sides.
