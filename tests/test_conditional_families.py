@@ -2,8 +2,11 @@
 codes reaching the networks, and the shared steps running each family."""
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -368,3 +371,87 @@ def test_infogan_evaluation_reads_q_with_the_live_head_and_trunk():
     got = evaluator.q_mean(state, x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(got) - np.asarray(lagging)).max() > 1e-3
+
+
+@pytest.mark.parametrize("make_disc,extra", [
+    (lambda: DCGANDiscriminator(width=8, dense_hidden=16, spectral_norm=True), ()),
+    (lambda: MLPDiscriminator(hidden=(16, 8), spectral_norm=True), ()),
+    (lambda: ResNetDiscriminator(num_classes=10, width=8), ("labels",)),
+    (lambda: LabelConditionedDiscriminator(DCGANDiscriminator(width=8), 10), ("labels",)),
+])
+def test_with_features_is_the_logits_and_the_features_of_one_pass(make_disc, extra):
+    disc = make_disc()
+    shape = (4, 8) if isinstance(disc, MLPDiscriminator) else (
+        (4, 32, 32, 1) if isinstance(disc, ResNetDiscriminator) else (4, 28, 28, 1))
+    x = jnp.asarray(RNG.normal(size=shape), jnp.float32)
+    args = (x,) + tuple(jnp.arange(4) % 10 for _ in extra)
+    variables = disc.init(jax.random.PRNGKey(0), *args)
+
+    @functools.partial(jax.jit, static_argnames="mode")
+    def apply(variables, mode):
+        # Training mode: batch statistics and power iterations update, so the
+        # collections written by the one pass must equal the logit pass's.
+        return disc.apply(variables, *args, train=True, mutable=["batch_stats"],
+                          **({mode: True} if mode else {}))
+
+    (logits, h), stats = apply(variables, "with_features")
+    expected_logits, expected_stats = apply(variables, None)
+    expected_h, _ = apply(variables, "features")
+    chex.assert_shape(logits, (4,))
+    np.testing.assert_allclose(logits, expected_logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(h, expected_h, rtol=1e-6, atol=1e-6)
+    chex.assert_trees_all_close(stats, expected_stats, rtol=1e-6, atol=1e-6)
+
+
+def _count_convolutions(jaxpr) -> int:
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == "conv_general_dilated"
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            count += _count_convolutions(sub)
+    return count
+
+
+@pytest.mark.parametrize("loss", ["generator_loss", "discriminator_loss"])
+def test_infogan_losses_run_the_discriminator_once_per_batch_of_fakes(loss):
+    # Q reads the trunk features of the same pass that gives D's logit: D's trunk is
+    # differentiated once, not once for the GAN term and again for the information term.
+    game = infogan()
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    rng = jax.random.PRNGKey(3)
+
+    def value(state):
+        return getattr(game, loss)(game.bind(state, train=True, rng=rng), b, rng)[0]
+
+    gen, disc = game.generator_team["generator"], game.discriminator_team["discriminator"]
+    z = jnp.zeros((8, game.example_inputs(b)["generator"][0].shape[1]))
+    per_g = _count_convolutions(jax.make_jaxpr(
+        lambda: gen.apply({"params": state.generator.params["generator"],
+                           **state.generator.collections["generator"]}, z))().jaxpr)
+    per_d = _count_convolutions(jax.make_jaxpr(
+        lambda: disc.apply({"params": state.discriminator.params["discriminator"],
+                            **state.discriminator.collections["discriminator"]},
+                           b["image"]))().jaxpr)
+    assert per_d == 2   # (G upsamples with matmuls: per_g may be 0)
+    passes_of_d = 2 if loss == "discriminator_loss" else 1   # reals, fakes
+    assert _count_convolutions(jax.make_jaxpr(value)(state).jaxpr) == per_g + passes_of_d * per_d
+
+    # And it is the loss of the two passes it replaces, in training mode.
+    nets = game.bind(state, train=True, rng=rng)
+    fake_rng = jax.random.split(rng)[0] if loss == "discriminator_loss" else rng
+    codes = InfoGANCodes(noise_dim=8)   # infogan()'s layout
+    c = codes.sample(fake_rng, 8)
+    x = nets("generator", codes.generator_input(c))
+    q = nets("q_head", nets("discriminator", x, features=True, update_collections=False))
+    nll = np.asarray(auxiliary_losses.infogan_information_loss(
+        categorical_logits=q["categorical"], categorical_codes=c["categorical"],
+        continuous_mean=q["continuous_mean"], continuous_codes=c["continuous"]))
+    if loss == "generator_loss":
+        expected = np.mean(-log_sigmoid(np.asarray(nets("discriminator", x)))) + 0.7 * nll
+    else:
+        real_logit = np.asarray(nets("discriminator", b["image"]))
+        fake_logit = np.asarray(nets("discriminator", x))
+        expected = (np.mean(-log_sigmoid(real_logit)) + np.mean(-log_sigmoid(-fake_logit))
+                    + 0.7 * nll)
+    np.testing.assert_allclose(jax.jit(value)(state), expected, rtol=1e-5)

@@ -152,7 +152,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
     Args:
       generator: module `[B, codes.input_dim] -> x [B, ...]` (an unconditional one).
       discriminator: module `x -> logits [B]` that returns its trunk's features
-        `[B, F]` when called with `features=True` (every jgan discriminator).
+        `[B, F]` when called with `features=True` and `(logits, features)` with
+        `with_features=True` (every jgan discriminator).
       codes: the latent code layout.
       generator_optimizer: optax transformation of G and Q's head together.
       discriminator_optimizer: optax transformation of D.
@@ -191,24 +192,28 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
             raise KeyError(f"The batch has no {data_key!r}; it has {sorted(batch)}.")
         return batch[data_key]
 
-    def fakes_and_info(nets: Networks, rng, n):
+    def fakes(nets: Networks, rng, n):
         c = codes.sample(rng, n)
-        fake = nets(GENERATOR, codes.generator_input(c))
-        h = nets(DISCRIMINATOR, fake, features=True, update_collections=False)
+        return c, nets(GENERATOR, codes.generator_input(c))
+
+    def judged_with_info(nets: Networks, fake, c):
+        # One pass of D gives both the logit and the trunk features Q reads, so D's
+        # trunk is differentiated once for the GAN and information terms together.
+        fake_logits, h = nets(DISCRIMINATOR, fake, with_features=True)
         q = nets(Q_HEAD, h)
         info = information_loss(q, c, continuous_weight=continuous_weight)
         metrics = {"info_loss": info}
         if codes.categorical:
             metrics["q_code_acc"] = jnp.mean(
                 (jnp.argmax(q["categorical"][0], -1) == c["categorical"][:, 0]).astype(jnp.float32))
-        return fake, info, metrics
+        return fake_logits, info, metrics
 
     def discriminator_loss(nets: Networks, batch, rng):
         real = real_data(batch)
         fake_rng, gp_rng = jax.random.split(rng)
-        fake, info, info_metrics = fakes_and_info(nets, fake_rng, real.shape[0])
+        c, fake = fakes(nets, fake_rng, real.shape[0])
         real_logits = nets(DISCRIMINATOR, real)
-        fake_logits = nets(DISCRIMINATOR, fake)
+        fake_logits, info, info_metrics = judged_with_info(nets, fake, c)
         loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
                                          loss_type=loss_type)
         if info_in_discriminator:
@@ -220,9 +225,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                              settings=penalty_settings)
 
     def generator_loss(nets: Networks, batch, rng):
-        n = real_data(batch).shape[0]
-        fake, info, metrics = fakes_and_info(nets, rng, n)
-        fake_logits = nets(DISCRIMINATOR, fake)
+        c, fake = fakes(nets, rng, real_data(batch).shape[0])
+        fake_logits, info, metrics = judged_with_info(nets, fake, c)
         loss = losses.generator_loss(fake_logits=fake_logits, loss_type=loss_type)
         return loss + info_weight * info, metrics
 

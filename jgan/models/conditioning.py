@@ -64,11 +64,13 @@ class LabelConditionedDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array, *, train: bool = False,
-                 features: bool = False) -> jax.Array:
+                 features: bool = False, with_features: bool = False):
         x = jnp.concatenate([x, one_hot_planes(labels, self.num_classes, x)], axis=-1)
         kwargs = _train_kwargs(self.discriminator, train)
         if features:
             kwargs["features"] = True
+        if with_features:
+            kwargs["with_features"] = True
         return self.discriminator(x, **kwargs)
 
 

@@ -97,9 +97,11 @@ class DCGANDiscriminator(nn.Module):
     bn_axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False) -> jax.Array:
-        """`features=True` returns the trunk's flattened output `[B, F]` before the logit
-        layer (for ACGAN's and InfoGAN's heads, which share the trunk)."""
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False,
+                 with_features: bool = False):
+        """Logits `[B]`. `features=True` returns the trunk's flattened output `[B, F]`
+        before the logit layer instead (for ACGAN's and InfoGAN's heads, which share the
+        trunk); `with_features=True` returns `(logits, features)` from one pass."""
         if self.normalization not in ("batch", "layer", "none"):
             raise ValueError(f"normalization must be 'batch', 'layer' or 'none', got "
                              f"{self.normalization!r}.")
@@ -138,4 +140,4 @@ class DCGANDiscriminator(nn.Module):
             return x
         out = dense_or_conv_sn(nn.Dense(1, kernel_init=dcgan_init, name="logit"),
                                self.spectral_norm)(x, train)
-        return out[:, 0]
+        return (out[:, 0], x) if with_features else out[:, 0]

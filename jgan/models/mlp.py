@@ -33,14 +33,17 @@ class MLPDiscriminator(nn.Module):
     spectral_norm: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False) -> jax.Array:
-        """`features=True` returns the last hidden layer `[B, hidden[-1]]` instead."""
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False,
+                 with_features: bool = False):
+        """Logits `[B]`; `features=True` returns the last hidden layer `[B, hidden[-1]]`
+        instead, `with_features=True` returns `(logits, features)` from one pass."""
         x = x.reshape(x.shape[0], -1)
         for width in self.hidden:
             x = nn.leaky_relu(_dense(width, self.spectral_norm)(x, train), 0.2)
         if features:
             return x
-        return _dense(1, self.spectral_norm)(x, train)[:, 0]
+        logits = _dense(1, self.spectral_norm)(x, train)[:, 0]
+        return (logits, x) if with_features else logits
 
 
 def _dense(width: int, spectral_norm: bool):

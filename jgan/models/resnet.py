@@ -195,10 +195,12 @@ class ResNetDiscriminator(nn.Module):
         return self.trunk(x, train=train)
 
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *,
-                 train: bool = False, features: bool = False) -> jax.Array:
+                 train: bool = False, features: bool = False, with_features: bool = False):
         """Logits `[B]`; with `features=True` h `[B, width]`, as `features(x)` (the
-        keyword every jgan discriminator shares, for ACGAN's and InfoGAN's heads)."""
+        keyword every jgan discriminator shares, for ACGAN's and InfoGAN's heads); with
+        `with_features=True` `(logits, h)` from one pass of the trunk."""
         h = self.trunk(x, train=train)
         if features:
             return h
-        return self.head(h, labels, train=train)
+        logits = self.head(h, labels, train=train)
+        return (logits, h) if with_features else logits
