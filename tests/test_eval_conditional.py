@@ -234,3 +234,54 @@ def test_infogan_code_samples_sweep_the_first_code():
     assert single["categorical"].tolist() == [[0], [0], [1], [1], [2], [2], [3], [3]]
     with pytest.raises(ValueError, match="categorical"):
         infogan_code_samples(noise_dim=5, categorical=(), continuous=2, per_value=3, seed=0)
+
+
+def test_infogan_code_samples_draw_noise_from_the_runs_prior():
+    normal = infogan_code_samples(noise_dim=6, categorical=(10,), continuous=0, per_value=200,
+                                  seed=0)["noise"]
+    uniform = infogan_code_samples(noise_dim=6, categorical=(10,), continuous=0, per_value=200,
+                                   seed=0, noise="uniform")["noise"]
+    np.testing.assert_allclose(normal.var(), 1.0, atol=0.05)
+    assert uniform.dtype == np.float32 and uniform.shape == (2000, 6)
+    assert uniform.min() >= -1 and uniform.max() <= 1
+    np.testing.assert_allclose(uniform.var(), 1 / 3, atol=0.02)   # Var U(-1, 1)
+    np.testing.assert_allclose(uniform.mean(), 0.0, atol=0.02)
+    with pytest.raises(ValueError, match="noise must be"):
+        infogan_code_samples(noise_dim=6, categorical=(10,), continuous=0, per_value=2, seed=0,
+                             noise="laplace")
+
+
+@pytest.mark.parametrize("noise,variance", [("normal", 1.0), ("uniform", 1 / 3)])
+def test_infogan_family_evaluation_feeds_the_generator_its_training_prior(noise, variance):
+    # The evaluation once drew N(0, I) noise for every run, so generators trained on
+    # InfoGAN's released Uniform(-1, 1) prior were scored on inputs they never saw.
+    from types import SimpleNamespace
+
+    from jgan.families.infogan import InfoGANCodes
+    from jgan.families.sampling import GeneratorInputs
+    from jgan.train.family_eval import FamilyEvaluator
+
+    codes = InfoGANCodes(noise_dim=6, categorical=(10,), continuous=0, noise=noise)
+    sampler = GeneratorInputs("infogan", latent_dim=6, codes=codes)
+    seen = []
+
+    def generate(state, inputs):
+        seen.append(np.asarray(inputs["noise"]))
+        # A generator whose image encodes its code value, for a classifier that reads it.
+        return np.repeat(np.asarray(inputs["categorical"][:, :1], np.float32), 4, axis=1)
+
+    classifier = SimpleNamespace(
+        num_classes=10,
+        logits_and_features=lambda x: (np.eye(10)[(9 - x[:, 0]).astype(int)], None))
+    settings = SimpleNamespace(num_samples=2000, batch_size=500, classifier_workdir="c")
+    evaluator = FamilyEvaluator(game=None, sampler=sampler,
+                                evaluator=SimpleNamespace(settings=settings, classifier=classifier),
+                                generate=generate, seed_key=jax.random.PRNGKey(0))
+    result = evaluator(state=None)
+    assert result["categorical_code"]["accuracy"] == 1.0   # code c drawn as class 9 - c
+    assert result["categorical_code"]["mapping"] == list(range(9, -1, -1))
+    z = np.concatenate(seen)
+    assert z.shape == (2000, 6)
+    np.testing.assert_allclose(z.var(), variance, rtol=0.06)
+    if noise == "uniform":
+        assert np.abs(z).max() <= 1.0

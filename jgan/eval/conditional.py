@@ -244,12 +244,16 @@ def class_conditional_latents(*, num_classes: int, per_class: int, latent_dim: i
 
 
 def infogan_code_samples(*, noise_dim: int, categorical: tuple[int, ...], continuous: int,
-                         per_value: int, seed: int) -> dict:
+                         per_value: int, seed: int, noise: str = "normal") -> dict:
     """InfoGAN inputs that sweep the first categorical code, the rest random.
 
     N = categorical[0] * per_value; code 0 is repeat(arange(categorical[0]), per_value),
     codes j > 0 are uniform on [0, categorical[j]), the continuous codes U(-1, 1) and
-    the noise N(0, I), all from `PRNGKey(seed)` (Chen et al. 2016's latent distribution).
+    the noise from the run's prior (`noise`: "normal", N(0, I), or "uniform",
+    U(-1, 1)^noise_dim as InfoGAN's released code draws it), all from `PRNGKey(seed)`.
+    The prior must be the one the generator was trained with: z from another one (for
+    instance N(0, I), variance 1, into a generator trained on U(-1, 1), variance 1/3)
+    is out of its training distribution.
 
     Returns:
       `{"noise": [N, noise_dim] float32, "categorical": [N, len(categorical)] int32,
@@ -261,11 +265,15 @@ def infogan_code_samples(*, noise_dim: int, categorical: tuple[int, ...], contin
     if per_value < 1 or noise_dim < 0 or continuous < 0:
         raise ValueError(f"need per_value >= 1 and noise_dim, continuous >= 0, got "
                          f"{per_value}, {noise_dim}, {continuous}.")
+    if noise not in ("normal", "uniform"):
+        raise ValueError(f"noise must be 'normal' or 'uniform', got {noise!r}.")
     n = categorical[0] * per_value
     k_noise, k_cat, k_cont = jax.random.split(jax.random.PRNGKey(seed), 3)
     others = [np.asarray(jax.random.randint(k, (n,), 0, c, jnp.int32))
               for k, c in zip(jax.random.split(k_cat, max(len(categorical) - 1, 1)), categorical[1:])]
     codes = np.stack([np.repeat(np.arange(categorical[0], dtype=np.int32), per_value), *others], 1)
     cont = jax.random.uniform(k_cont, (n, continuous), jnp.float32, -1.0, 1.0)
-    return {"noise": np.asarray(_normal(k_noise, n, noise_dim)), "categorical": codes,
+    z = (_normal(k_noise, n, noise_dim) if noise == "normal"
+         else jax.random.uniform(k_noise, (n, noise_dim), jnp.float32, -1.0, 1.0))
+    return {"noise": np.asarray(z), "categorical": codes,
             "continuous": np.asarray(cont)}
