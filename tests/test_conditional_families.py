@@ -371,6 +371,9 @@ def test_infogan_evaluation_reads_q_with_the_live_head_and_trunk():
     got = evaluator.q_mean(state, x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(got) - np.asarray(lagging)).max() > 1e-3
+    expected_code = np.argmax(live("q_head", live("discriminator", x, features=True))
+                              ["categorical"][0], -1)
+    np.testing.assert_array_equal(evaluator.q_code(state, x), expected_code)
 
 
 @pytest.mark.parametrize("make_disc,extra", [

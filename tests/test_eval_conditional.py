@@ -277,9 +277,23 @@ def test_infogan_family_evaluation_feeds_the_generator_its_training_prior(noise,
     evaluator = FamilyEvaluator(game=None, sampler=sampler,
                                 evaluator=SimpleNamespace(settings=settings, classifier=classifier),
                                 generate=generate, seed_key=jax.random.PRNGKey(0))
+    # Real data and a Q that reads it: Q's code for an image of digit y is (y + 3) mod 10,
+    # except for digit 0, which it calls code 4 like the 1s.
+    real_labels = np.arange(500) % 10
+    real = np.repeat(real_labels[:, None], 4, axis=1).astype(np.uint8)
+    evaluator._real = (real, real_labels)
+    def q_code(state, x):
+        digit = np.round((x[:, 0] + 1) * 127.5).astype(np.int32)
+        return np.where(digit == 0, 4, (digit + 3) % 10)
+    evaluator.q_code = q_code
     result = evaluator(state=None)
     assert result["categorical_code"]["accuracy"] == 1.0   # code c drawn as class 9 - c
     assert result["categorical_code"]["mapping"] == list(range(9, -1, -1))
+    # Q on real digits: nine of ten classes recovered under the matching 4 -> 1, c -> c - 3.
+    assert result["categorical_code_real"]["accuracy"] == pytest.approx(0.9)
+    assert result["categorical_code_real"]["mapping"][5:] == [2, 3, 4, 5, 6]
+    from jgan.train.family_eval import summary
+    assert summary(result)["eval/infogan_q_real_accuracy"] == pytest.approx(0.9)
     z = np.concatenate(seen)
     assert z.shape == (2000, 6)
     np.testing.assert_allclose(z.var(), variance, rtol=0.06)
