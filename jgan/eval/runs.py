@@ -14,10 +14,10 @@ from jgan.train.runs import load_run
 def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool):
     """An endless iterator of generated image batches `(batch_size, R, R, C)` in [-1, 1].
 
-    Batch i comes from `sampler.random(fold_in(fold_in(PRNGKey(seed), 4), i))` (z ~ N(0, I),
-    with labels or codes for conditional and InfoGAN runs), the inputs the trainer
-    evaluates with (for seed = the run's seed), so a checkpoint evaluated here
-    reproduces the numbers logged during training.
+    Batch i comes from `sampler.random(fold_in(fold_in(PRNGKey(seed), 4), i))` (z from
+    the run's prior, with labels or codes for conditional and InfoGAN runs), the inputs
+    the trainer evaluates with (for seed = the run's seed), so a checkpoint evaluated
+    here reproduces the numbers logged during training.
     """
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
 
