@@ -81,7 +81,15 @@ def time_steps(config, *, steps: int, warmup: int, rounds: int) -> dict:
 
 
 def _subprocess_round(tree: str, argv: list[str]) -> dict:
-    args = [a for a in argv[1:] if not a.startswith(("--baseline_tree", "--rounds", "--json"))]
+    own = ("--baseline_tree", "--rounds", "--json")
+    args, skip = [], False
+    for a in argv[1:]:
+        if skip:  # the value of "--baseline_tree DIR" or "--rounds N"
+            skip = False
+        elif a in own[:2]:
+            skip = True
+        elif not a.startswith(own):
+            args.append(a)
     env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
     out = subprocess.run([sys.executable, os.path.abspath(__file__), *args, "--rounds=1",
                           "--json"], env=env, capture_output=True, text=True, check=False)
