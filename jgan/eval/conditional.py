@@ -23,6 +23,7 @@ import scipy.optimize
 from jgan.eval.classifier import classifier_frechet_distance, conditional_accuracy
 from jgan.eval.fid import GaussianStats, fid
 from jgan.eval.protocol import protocol_record
+from jgan.families.infogan import InfoGANCodes
 
 __all__ = ["categorical_code_accuracy", "class_conditional_latents", "continuous_code_recovery",
            "evaluate_conditional_samples", "infogan_code_samples"]
@@ -265,15 +266,14 @@ def infogan_code_samples(*, noise_dim: int, categorical: tuple[int, ...], contin
     if per_value < 1 or noise_dim < 0 or continuous < 0:
         raise ValueError(f"need per_value >= 1 and noise_dim, continuous >= 0, got "
                          f"{per_value}, {noise_dim}, {continuous}.")
-    if noise not in ("normal", "uniform"):
-        raise ValueError(f"noise must be 'normal' or 'uniform', got {noise!r}.")
+    # The run's own prior draw (validates `noise`), so evaluation and training agree.
+    layout = InfoGANCodes(noise_dim=noise_dim, categorical=categorical, continuous=continuous,
+                          noise=noise)
     n = categorical[0] * per_value
     k_noise, k_cat, k_cont = jax.random.split(jax.random.PRNGKey(seed), 3)
     others = [np.asarray(jax.random.randint(k, (n,), 0, c, jnp.int32))
               for k, c in zip(jax.random.split(k_cat, max(len(categorical) - 1, 1)), categorical[1:])]
     codes = np.stack([np.repeat(np.arange(categorical[0], dtype=np.int32), per_value), *others], 1)
     cont = jax.random.uniform(k_cont, (n, continuous), jnp.float32, -1.0, 1.0)
-    z = (_normal(k_noise, n, noise_dim) if noise == "normal"
-         else jax.random.uniform(k_noise, (n, noise_dim), jnp.float32, -1.0, 1.0))
-    return {"noise": np.asarray(z), "categorical": codes,
+    return {"noise": np.asarray(layout.sample_noise(k_noise, n)), "categorical": codes,
             "continuous": np.asarray(cont)}
