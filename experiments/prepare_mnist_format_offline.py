@@ -1,0 +1,58 @@
+"""Prepares an MNIST-format TFDS dataset (mnist, fashion_mnist, kmnist) from local idx files.
+
+For machines without network access to the datasets' hosts. TFDS's builder is used
+as is (same features, splits, shuffling and array_record files as a normal
+`download_and_prepare`); only its download step is pointed at local, uncompressed idx
+files. Preparation needs TensorFlow (TFDS encodes the images with it), so run this in a
+throw-away environment: jgan never needs TensorFlow at training time.
+
+    python3 -m venv /tmp/tfvenv
+    /tmp/tfvenv/bin/pip install tensorflow-cpu tensorflow-datasets==4.9.10 array_record importlib_resources
+    # genuine Fashion-MNIST from Debian's package (its .gz files are the originals with
+    # the gzip header fields stripped; the decompressed bytes are Zalando's):
+    apt-get download dataset-fashion-mnist && dpkg -x dataset-fashion-mnist_*.deb deb
+    mkdir idx && for f in deb/usr/share/datasets/fashion-mnist/*.gz; do
+        zcat $f > idx/$(basename $f .gz); done
+    /tmp/tfvenv/bin/python experiments/prepare_mnist_format_offline.py \
+        --name=fashion_mnist --idx_dir=idx --data_dir=workdirs/tfds_fixed
+
+Then pass `--config.data.data_dir=workdirs/tfds_fixed`. Note: the copy in
+`../shared/data/tfds/fashion_mnist` on the project's machines holds MNIST's records
+(reported upstream); a run on it measures MNIST.
+"""
+import argparse
+import urllib.parse
+from pathlib import Path
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="fashion_mnist", help="TFDS name: mnist, fashion_mnist, kmnist")
+    parser.add_argument("--idx_dir", required=True, help=f"folder holding {', '.join(IDX_FILES)}")
+    parser.add_argument("--data_dir", required=True, help="TFDS data dir to write")
+    args = parser.parse_args()
+
+    idx_dir = Path(args.idx_dir)
+    missing = [f for f in IDX_FILES if not (idx_dir / f).is_file()]
+    if missing:
+        raise SystemExit(f"--idx_dir={idx_dir}: missing {missing} (uncompressed idx files).")
+
+    import tensorflow_datasets as tfds
+
+    def local_files(self, urls: dict) -> dict:
+        # The builder asks for {key: URL of NAME.gz}; hand it the uncompressed local NAME.
+        names = {k: urllib.parse.urlparse(u).path.rsplit("/", 1)[-1].removesuffix(".gz")
+                 for k, u in urls.items()}
+        return {k: str(idx_dir / n) for k, n in names.items()}
+
+    tfds.download.DownloadManager.download_and_extract = local_files
+    builder = tfds.builder(args.name, data_dir=args.data_dir, file_format="array_record")
+    builder.download_and_prepare()
+    print(f"{args.name} prepared in {builder.data_dir}: {builder.info.splits}")
+
+
+if __name__ == "__main__":
+    main()
