@@ -1,4 +1,4 @@
-"""Prepares an MNIST-format TFDS dataset (mnist, fashion_mnist, kmnist) from local idx files.
+"""Prepares an MNIST-format TFDS dataset (mnist, fashion_mnist) from local idx files.
 
 For machines without network access to the datasets' hosts. TFDS's builder is used
 as is (same features, splits, shuffling and array_record files as a normal
@@ -20,22 +20,24 @@ Then pass `--config.data.data_dir=workdirs/tfds_fixed`. Note: the copy in
 `../shared/data/tfds/fashion_mnist` on the project's machines holds MNIST's records
 (reported upstream); a run on it measures MNIST.
 """
-import argparse
 import urllib.parse
 from pathlib import Path
+
+from absl import app, flags
+
+_NAME = flags.DEFINE_enum("name", "fashion_mnist", ["mnist", "fashion_mnist"], "TFDS dataset.")
+_IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder holding the four uncompressed idx files.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir to write.")
+flags.mark_flags_as_required(["idx_dir", "data_dir"])
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default="fashion_mnist", help="TFDS name: mnist, fashion_mnist, kmnist")
-    parser.add_argument("--idx_dir", required=True, help=f"folder holding {', '.join(IDX_FILES)}")
-    parser.add_argument("--data_dir", required=True, help="TFDS data dir to write")
-    args = parser.parse_args()
-
-    idx_dir = Path(args.idx_dir)
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    idx_dir = Path(_IDX_DIR.value)
     missing = [f for f in IDX_FILES if not (idx_dir / f).is_file()]
     if missing:
         raise SystemExit(f"--idx_dir={idx_dir}: missing {missing} (uncompressed idx files).")
@@ -49,10 +51,10 @@ def main() -> None:
         return {k: str(idx_dir / n) for k, n in names.items()}
 
     tfds.download.DownloadManager.download_and_extract = local_files
-    builder = tfds.builder(args.name, data_dir=args.data_dir, file_format="array_record")
+    builder = tfds.builder(_NAME.value, data_dir=_DATA_DIR.value, file_format="array_record")
     builder.download_and_prepare()
-    print(f"{args.name} prepared in {builder.data_dir}: {builder.info.splits}")
+    print(f"{_NAME.value} prepared in {builder.data_dir}: {builder.info.splits}")
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)
