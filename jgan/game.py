@@ -77,8 +77,10 @@ class Networks:
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], params: Mapping[str, PyTree],
-                 collections: Mapping[str, PyTree], *, train: bool, rng: jax.Array):
+                 collections: Mapping[str, PyTree], *, train: bool, rng: jax.Array,
+                 step: jax.Array | None = None):
         self._modules = modules
+        self._step = step
         self._params = params
         self._collections = dict(collections)
         self._train = train
@@ -88,6 +90,14 @@ class Networks:
     @property
     def train(self) -> bool:
         return self._train
+
+    @property
+    def step(self) -> jax.Array:
+        """The bound state's step (int32 scalar), for losses scheduled over training."""
+        if self._step is None:
+            raise ValueError("These Networks were bound without a step; bind them with "
+                             "Game.bind, which passes the state's.")
+        return self._step
 
     def params(self, name: str) -> PyTree:
         return self._params[name]
@@ -200,7 +210,7 @@ class Game:
             gen_params = state.ema_params
         return Networks(self.modules, {**gen_params, **state.discriminator.params},
                         {**state.generator.collections, **state.discriminator.collections},
-                        train=train, rng=rng)
+                        train=train, rng=rng, step=state.step)
 
 
 def _stable_hash(name: str) -> int:

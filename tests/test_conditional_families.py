@@ -189,6 +189,45 @@ def test_infogan_generator_loss_is_gan_loss_plus_weighted_code_nll():
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
 
 
+def test_infogan_information_term_follows_its_start_step_and_ramp():
+    # lambda_t = 0.8 * clip((t - start + 1) / ramp, 0, 1), a hard switch when ramp = 0:
+    # both teams' losses and gradients equal those of a game with that constant lambda
+    # (0 before the start: Q's head gets no gradient). One compilation serves every step.
+    def game(info_weight, start=0, ramp=0):
+        return infogan_game(generator=DCGANGenerator(width=8),
+                            discriminator=DCGANDiscriminator(width=8),
+                            codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
+                            discriminator_optimizer=opt(), info_weight=info_weight,
+                            info_start_step=start, info_ramp_steps=ramp)
+    b = batch()
+    switch, ramp = game(0.8, start=3), game(0.8, start=3, ramp=4)
+    state = switch.init(jax.random.PRNGKey(0), b)
+    traces = []
+
+    def losses_at(g, state):
+        traces.append(g)
+        out = {}
+        for team in ("generator", "discriminator"):
+            loss, grads, _, _ = team_gradients(g, state, b, jax.random.PRNGKey(1), team=team,
+                                               axis_name=None)
+            out[team] = (loss, grads)
+        return out
+    run = jax.jit(losses_at, static_argnums=0)
+    cases = [(switch, 0, 0.0), (switch, 2, 0.0), (switch, 3, 0.8), (switch, 50, 0.8),
+             (ramp, 2, 0.0), (ramp, 3, 0.2), (ramp, 4, 0.4), (ramp, 6, 0.8), (ramp, 9, 0.8)]
+    for delayed, step, weight in cases:
+        at = state.replace(step=jnp.asarray(step, jnp.int32))
+        got, want = run(delayed, at), run(game(weight), at)
+        for team in ("generator", "discriminator"):
+            np.testing.assert_allclose(got[team][0], want[team][0], rtol=1e-5)
+            chex.assert_trees_all_close(got[team][1], want[team][1], rtol=1e-4, atol=1e-6)
+        q_grad = optax.tree.norm(got["generator"][1]["q_head"])
+        assert (q_grad > 0) == (weight > 0), (step, q_grad)
+    assert traces.count(switch) == 1 and traces.count(ramp) == 1
+    with pytest.raises(ValueError, match="info_start_step and info_ramp_steps"):
+        game(1.0, ramp=-1)
+
+
 def test_infogan_input_layout():
     codes = InfoGANCodes(noise_dim=3, categorical=(4,), continuous=2)
     c = {"noise": jnp.ones((1, 3)), "categorical": jnp.array([[2]]),

@@ -201,3 +201,19 @@ def test_ema_warmup_config_key_needs_an_ema_decay():
     assert builders.build_game(config).ema_warmup
     config.game.ema_warmup = False
     assert not builders.build_game(config).ema_warmup
+
+
+def test_infogan_info_start_step_config_key():
+    from experiments.configs import conditional
+
+    config = conditional.get_config("infogan,mnist,runlocal")
+    config.game.info_start_step = config.num_steps - 1
+    builders.validate(config)
+    for bad in (-1, config.num_steps):
+        config.game.info_start_step = bad
+        with pytest.raises(builders.ConfigError, match=r"game\.info_start_step"):
+            builders.validate(config)
+    config.game.info_start_step = 0
+    config.game.info_ramp_steps = -1
+    with pytest.raises(builders.ConfigError, match=r"game\.info_ramp_steps"):
+        builders.validate(config)

@@ -69,6 +69,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.class_loss_weight = 1.0  # acgan: weight of the class loss L_C
     c.game.fake_class_loss = True   # acgan: D's L_C includes generated images (the paper)
     c.game.info_weight = 1.0        # infogan: lambda of the information loss
+    c.game.info_start_step = 0      # infogan: lambda is 0 before this step,
+    c.game.info_ramp_steps = 0      # infogan: then rises linearly over this many steps
     c.game.continuous_weight = 1.0  # infogan: extra weight of the continuous codes
     c.game.info_in_discriminator = True  # infogan: lambda * L_info in D's loss too (its trunk)
     c.game.q_team = "generator"  # infogan: team of Q's head; "discriminator" as the released code

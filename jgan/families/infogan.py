@@ -136,6 +136,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                  generator_optimizer: optax.GradientTransformation,
                  discriminator_optimizer: optax.GradientTransformation,
                  loss_type: str = "non_saturating", info_weight: float = 1.0,
+                 info_start_step: int = 0, info_ramp_steps: int = 0,
                  continuous_weight: float = 1.0, q_hidden: int = 128,
                  learn_std: bool = False, q_batch_norm: bool = False,
                  q_leaky_slope: float = 0.2, info_in_discriminator: bool = True,
@@ -159,6 +160,11 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
       discriminator_optimizer: optax transformation of D.
       loss_type: one of `jgan.losses.LOSS_TYPES`.
       info_weight: lambda (1 for categorical codes in the paper).
+      info_start_step, info_ramp_steps: lambda at step t (`GameState.step`) is
+        info_weight * clip((t - start + 1) / ramp, 0, 1), or, with ramp 0, 0 before
+        the start step and info_weight from it on: the codes count only once G draws
+        digits from the GAN loss alone, and, with a ramp, come in gradually. Both 0
+        (the paper) use info_weight from the first step.
       continuous_weight: extra weight on the continuous codes' term.
       q_hidden, learn_std, q_batch_norm, q_leaky_slope: see `QHead` (`hidden`,
         `learn_std`, `batch_norm`, `leaky_slope`).
@@ -180,6 +186,9 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                          "is the only one that would train Q's head.")
     if not codes.categorical and not codes.continuous:
         raise ValueError("InfoGAN needs at least one categorical or continuous code.")
+    if info_start_step < 0 or info_ramp_steps < 0:
+        raise ValueError("info_start_step and info_ramp_steps must be >= 0, got "
+                         f"{info_start_step} and {info_ramp_steps}.")
     if any(k < 2 for k in codes.categorical):
         raise ValueError(f"categorical codes need >= 2 values, got {codes.categorical}.")
     penalty_settings = PenaltySettings(gradient_penalty_weight=gradient_penalty_weight,
@@ -208,6 +217,12 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                 (jnp.argmax(q["categorical"][0], -1) == c["categorical"][:, 0]).astype(jnp.float32))
         return fake_logits, info, metrics
 
+    def weight_now(nets: Networks):
+        if not info_start_step and not info_ramp_steps:
+            return info_weight
+        progress = (nets.step - info_start_step + 1).astype(jnp.float32) / max(info_ramp_steps, 1)
+        return info_weight * jnp.clip(progress, 0.0, 1.0)
+
     def discriminator_loss(nets: Networks, batch, rng):
         real = real_data(batch)
         fake_rng, gp_rng = jax.random.split(rng)
@@ -217,7 +232,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
         loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
                                          loss_type=loss_type)
         if info_in_discriminator:
-            loss += info_weight * info
+            loss += weight_now(nets) * info
         metrics = {**discriminator_metrics(real_logits, fake_logits, loss_type=loss_type),
                    "d_info_loss": info_metrics["info_loss"]}
         critic = lambda x: nets(DISCRIMINATOR, x, update_collections=False)
@@ -228,7 +243,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
         c, fake = fakes(nets, rng, real_data(batch).shape[0])
         fake_logits, info, metrics = judged_with_info(nets, fake, c)
         loss = losses.generator_loss(fake_logits=fake_logits, loss_type=loss_type)
-        return loss + info_weight * info, metrics
+        return loss + weight_now(nets) * info, metrics
 
     def example_inputs(batch):
         x = jnp.zeros((1,) + real_data(batch).shape[1:], jnp.float32)

@@ -43,7 +43,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
                     "game.info_in_discriminator": True, "game.q_team": "generator",
                     "model.q_batch_norm": False, "game.ema_warmup": False,
-                    "model.leaky_slope": 0.2}
+                    "model.leaky_slope": 0.2, "game.info_start_step": 0,
+                    "game.info_ramp_steps": 0}
 
 
 class ConfigError(ValueError):
@@ -75,6 +76,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "info_in_discriminator", KEYS_ADDED_LATER["game.info_in_discriminator"]),
                  "game.q_team", "'discriminator' needs game.info_in_discriminator=True (D's "
                  "loss is the only one that would train Q's head).")
+        start = config.game.get("info_start_step", KEYS_ADDED_LATER["game.info_start_step"])
+        _require(start >= 0, "game.info_start_step", f"must be >= 0, got {start}.")
+        _require(start < config.num_steps, "game.info_start_step",
+                 f"{start} is not before num_steps={config.num_steps}: the codes would "
+                 "never count.")
+        ramp = config.game.get("info_ramp_steps", KEYS_ADDED_LATER["game.info_ramp_steps"])
+        _require(ramp >= 0, "game.info_ramp_steps", f"must be >= 0, got {ramp}.")
     noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
     _require(noise in NOISE_DISTRIBUTIONS, "model.noise_distribution",
              f"{noise!r} is not one of {NOISE_DISTRIBUTIONS}.")
@@ -325,6 +333,10 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
                   ema_decay=g.ema_decay, **optimizers)
     if family == "infogan":
         return infogan_game(codes=infogan_codes(config), info_weight=g.info_weight,
+                            info_start_step=g.get("info_start_step",
+                                                  KEYS_ADDED_LATER["game.info_start_step"]),
+                            info_ramp_steps=g.get("info_ramp_steps",
+                                                  KEYS_ADDED_LATER["game.info_ramp_steps"]),
                             continuous_weight=g.continuous_weight,
                             info_in_discriminator=g.get(
                                 "info_in_discriminator",
