@@ -11,6 +11,7 @@ from PIL import Image
 from experiments.configs import conditional
 from jgan.eval.classifier import load_classifier
 from jgan.eval.runs import evaluate_run
+from jgan.families.sampling import GeneratorInputs
 from jgan.sample import draw
 from jgan.train import classifier_trainer, trainer
 from tests.helpers import load_config, require_shared_fid_weights, require_shared_tfds
@@ -31,7 +32,7 @@ def grid_rows(path, size: int = 28) -> int:
 
 
 @pytest.mark.parametrize("family", conditional.FAMILIES)
-def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir):
+def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir, monkeypatch):
     config = load_config("conditional", f"{family},mnist,runlocal")
     config.data.data_dir = require_shared_tfds()
     config.eval.metrics = "classifier_fd"
@@ -54,7 +55,18 @@ def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir
     grid = tmp_path / "samples" / f"step_{config.num_steps:07d}.png"
     assert grid_rows(grid) == 10
     # The checkpoint re-evaluated (jgan.evaluate) gives the trainer's numbers: same inputs.
+    # Its metric samples and family samples share one compiled generator: no input shape
+    # is traced twice.
+    traced_shapes = []
+    generate = GeneratorInputs.generate
+
+    def recording_generate(self, nets, inputs):
+        traced_shapes.append(tuple(sorted((k, v.shape) for k, v in inputs.items())))
+        return generate(self, nets, inputs)
+    monkeypatch.setattr(GeneratorInputs, "generate", recording_generate)
     again = evaluate_run(tmp_path)
+    monkeypatch.undo()
+    assert traced_shapes and len(traced_shapes) == len(set(traced_shapes)), traced_shapes
     assert again["family_metrics"] == json.loads(json.dumps(result["family_metrics"]))
     assert again["metrics"]["classifier_fd"]["value"] == pytest.approx(
         saved["metrics"]["classifier_fd"]["value"], rel=1e-5)

@@ -1,6 +1,7 @@
 """Evaluating a saved run: samples from its latest checkpoint through `jgan.eval.suite`."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
@@ -11,20 +12,19 @@ from jgan.train import builders, family_eval
 from jgan.train.runs import load_run
 
 
-def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool):
+def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool,
+                   generate=None):
     """An endless iterator of generated image batches `(batch_size, R, R, C)` in [-1, 1].
 
     Batch i comes from `sampler.random(fold_in(fold_in(PRNGKey(seed), 4), i))` (z from
     the run's prior, with labels or codes for conditional and InfoGAN runs), the inputs
     the trainer evaluates with (for seed = the run's seed), so a checkpoint evaluated
-    here reproduces the numbers logged during training.
+    here reproduces the numbers logged during training. `generate`: the
+    `sampler.jitted_generate(game, use_ema=use_ema)` to reuse (None builds one).
     """
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
-
-    @jax.jit
-    def generate(state, inputs):
-        return sampler.generate(game.bind(state, train=False, rng=key, use_ema=use_ema), inputs)
-
+    generate = functools.partial(generate or sampler.jitted_generate(game, use_ema=use_ema),
+                                 key=key)
     i = 0
     while True:
         yield np.asarray(generate(state, sampler.random(jax.random.fold_in(key, i), batch_size)))
@@ -64,20 +64,16 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     sampler = builders.build_generator_inputs(config)
     state = builders.build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
     evaluator = suite.Evaluator(settings)
+    generate = sampler.jitted_generate(game, use_ema=use_ema)
     batches = sample_batches(game, state, sampler, batch_size=settings.batch_size, seed=seed,
-                             use_ema=use_ema)
+                             use_ema=use_ema, generate=generate)
     results = {"workdir": str(Path(workdir).resolve()), "step": int(state.step), "ema": use_ema,
                "seed": seed, "standing_stats": config.eval.get("standing_stats", 0),
                "metrics": evaluator.evaluate(batches)}
     rng = jax.random.PRNGKey(seed)
-    sample_key = jax.random.fold_in(rng, 2)
-
-    @jax.jit
-    def generate(state, inputs):  # the trainer's
-        return sampler.generate(game.bind(state, train=False, rng=sample_key, use_ema=use_ema),
-                                inputs)
     family_evaluator = family_eval.FamilyEvaluator.create(
-        game, sampler, evaluator, generate=generate, seed_key=jax.random.fold_in(rng, 5))
+        game, sampler, evaluator, seed_key=jax.random.fold_in(rng, 5),
+        generate=functools.partial(generate, key=jax.random.fold_in(rng, 2)))  # the trainer's
     if family_evaluator is not None:
         results["family_metrics"] = family_evaluator(state)
     return results

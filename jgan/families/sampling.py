@@ -69,6 +69,16 @@ class GeneratorInputs:
             return nets(GENERATOR, inputs["z"], inputs["labels"])
         return nets(GENERATOR, inputs["z"])
 
+    def jitted_generate(self, game, *, use_ema: bool):
+        """Jitted `(state, inputs, key) -> images`: `generate` with `game`'s networks bound
+        to `state` in inference mode (the EMA generator if `use_ema` and the state keeps
+        one) and `key` as their dropout key. The key is an argument, not a constant, so
+        callers with different keys and the same input shapes share one compilation."""
+        @jax.jit
+        def generate(state, inputs, key):
+            return self.generate(game.bind(state, train=False, rng=key, use_ema=use_ema), inputs)
+        return generate
+
     def grid(self, rng: jax.Array, num: int, *, vary: str = "categorical0") -> tuple[dict, int]:
         """Inputs of a sample grid and its number of columns.
 

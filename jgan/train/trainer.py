@@ -8,6 +8,7 @@ at any point (SIGTERM included) and the same command resumes it exactly.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import signal
@@ -195,10 +196,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     use_ema = config.game.ema_decay is not None
     sample_key = jax.random.fold_in(rng, 2)
 
-    @jax.jit
-    def generate(state, inputs):
-        nets = game.bind(state, train=False, rng=sample_key, use_ema=use_ema)
-        return sampler.generate(nets, inputs)
+    generate = functools.partial(sampler.jitted_generate(game, use_ema=use_ema), key=sample_key)
 
     # The state samples and evaluations read: the training state, or it with the
     # generator's standing batch-norm statistics (eval.standing_stats).
