@@ -1,4 +1,6 @@
 """Config validation, optimizer building and the image-grid writer."""
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,10 +47,70 @@ def test_simultaneous_with_several_d_steps_is_rejected():
         builders.validate(config)
 
 
+def _shipped_configs():
+    from experiments.configs import (conditional, dcgan_fashion_mnist, dcgan_stacked_mnist,
+                                     image_folder, sngan_mnist)
+    for family, dataset, small in itertools.product(conditional.FAMILIES, conditional.DATASETS,
+                                                    ("", ",runlocal")):
+        config = conditional.get_config(f"{family},{dataset}{small}")
+        # The full variants score with a trained classifier that the user passes in.
+        config.eval.metrics = config.eval.metrics if small else ""
+        yield f"conditional.py:{family},{dataset}{small}", config
+    for ring_or_grid, game, small in itertools.product(("ring", "grid"), mixture.GAMES,
+                                                       ("", ",runlocal")):
+        yield f"mixture.py:{ring_or_grid},{game}{small}", mixture.get_config(
+            f"{ring_or_grid},{game}{small}")
+    for module in (dcgan_mnist, dcgan_fashion_mnist, dcgan_stacked_mnist, image_folder,
+                   sngan_mnist, wgan_gp_mnist):
+        for small in ("", "runlocal"):
+            yield f"{module.__name__}:{small}", module.get_config(small)
+
+
 def test_every_shipped_config_validates():
-    for c in [dcgan_mnist.get_config(), wgan_gp_mnist.get_config(),
-              mixture.get_config("grid,wgan_gp"), mixture.get_config("ring,minimax,runlocal")]:
-        builders.validate(c)
+    names = []
+    for name, config in _shipped_configs():
+        builders.validate(config)
+        names.append(name)
+    assert len(names) == 68, names
+
+
+_FAMILY_CONFIGS = {"gan": ("dcgan_mnist", "runlocal"),
+                   "conditional": ("conditional", "cgan,mnist,runlocal"),
+                   "acgan": ("conditional", "acgan,mnist,runlocal"),
+                   "infogan": ("conditional", "infogan,mnist,runlocal")}
+_NON_NEUTRAL = {"game.fake_labels": "real", "game.class_loss_weight": 0.5,
+                "game.fake_class_loss": False, "game.info_weight": 0.5,
+                "game.info_start_step": 1, "game.info_ramp_steps": 10,
+                "game.continuous_weight": 0.1, "game.info_in_discriminator": False,
+                "game.q_team": "discriminator", "model.q_batch_norm": True,
+                "model.categorical_codes": (5,), "model.continuous_codes": 0,
+                "game.r2_gamma": 1.0, "game.gradient_penalty_one_sided": True}
+
+
+def _family_config(family):
+    import importlib
+    module, arg = _FAMILY_CONFIGS[family]
+    return importlib.import_module(f"experiments.configs.{module}").get_config(arg)
+
+
+@pytest.mark.parametrize("key", sorted(builders.FAMILY_ONLY_KEYS))
+def test_family_only_keys_are_errors_in_families_that_ignore_them(key):
+    assert set(_NON_NEUTRAL) == set(builders.FAMILY_ONLY_KEYS)
+    section, name = key.split(".")
+    readers = builders.FAMILY_ONLY_KEYS[key]
+    for family in _FAMILY_CONFIGS:
+        config = _family_config(family)
+        config[section][name] = _NON_NEUTRAL[key]
+        if family == "infogan" and key == "game.q_team":
+            config.game.info_in_discriminator = True
+        if family in readers:
+            builders.validate(config)
+            builders.build_game(config)
+        else:
+            with pytest.raises(builders.ConfigError,
+                               match=rf"config\.{section}\.{name}: is read only by .*"
+                                     rf"family '{family}' would ignore"):
+                builders.validate(config)
 
 
 def test_linear_decay_schedule_and_weight_clipping():

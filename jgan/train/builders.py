@@ -47,6 +47,28 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.info_ramp_steps": 0}
 
 
+# Keys that only some families read, with the families: any other family would ignore
+# them, so a value other than the neutral one is an error there rather than a silent
+# no-op. Neutral values are KEYS_ADDED_LATER's or, for the older keys, base.py's.
+FAMILY_ONLY_KEYS = {
+    "game.fake_labels": ("conditional",),
+    "game.class_loss_weight": ("acgan",),
+    "game.fake_class_loss": ("acgan",),
+    "game.info_weight": ("infogan",),
+    "game.info_start_step": ("infogan",),
+    "game.info_ramp_steps": ("infogan",),
+    "game.continuous_weight": ("infogan",),
+    "game.info_in_discriminator": ("infogan",),
+    "game.q_team": ("infogan",),
+    "model.q_batch_norm": ("infogan",),
+    "model.categorical_codes": ("infogan",),
+    "model.continuous_codes": ("infogan",),
+    "game.r2_gamma": ("gan", "conditional", "acgan"),
+    "game.gradient_penalty_one_sided": ("gan", "conditional"),
+}
+_NEUTRAL = {**KEYS_ADDED_LATER, "game.r2_gamma": 0.0, "game.gradient_penalty_one_sided": False}
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
 
@@ -64,6 +86,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if family != "gan":
         _require(config.game.pack == 1 and config.game.unroll_steps == 0, "family",
                  f"the {family} family takes neither game.pack nor game.unroll_steps.")
+    _check_family_only_keys(config, family)
     if family in ("conditional", "acgan"):
         _require(config.model.num_classes >= 2, "model.num_classes", "must be >= 2.")
     if family == "infogan":
@@ -166,6 +189,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
             suite.Evaluator(suite.EvalSettings.from_config(config))
         except suite.EvalError as e:
             raise ConfigError(f"config.eval: {e}") from None
+
+
+def _check_family_only_keys(config: ml_collections.ConfigDict, family: str) -> None:
+    for key, readers in FAMILY_ONLY_KEYS.items():
+        if family in readers:
+            continue
+        section, name = key.split(".")
+        value, neutral = config[section].get(name, _NEUTRAL[key]), _NEUTRAL[key]
+        if isinstance(value, (list, tuple)):  # a config.json gives lists for tuples
+            value, neutral = tuple(value), tuple(neutral)
+        _require(value == neutral, key,
+                 f"is read only by the {_join(readers)} famil"
+                 f"{'y' if len(readers) == 1 else 'ies'}; family {family!r} would ignore "
+                 f"{value!r} (leave it at {neutral!r}).")
+
+
+def _join(names) -> str:
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def optimizer_updates_per_step(game: ml_collections.ConfigDict) -> tuple[int, int]:
