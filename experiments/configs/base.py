@@ -62,9 +62,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.unroll_steps = 0      # Unrolled GAN: G's loss through k differentiable D updates
     c.game.pack = 1              # PacGAN: D judges packs of this many samples
     c.game.gradient_penalty_weight = 0.0
-    c.game.gradient_penalty_one_sided = False
+    c.game.gradient_penalty_one_sided = False  # gan, conditional: penalize norms > 1 only
     c.game.r1_gamma = 0.0
-    c.game.r2_gamma = 0.0
+    c.game.r2_gamma = 0.0        # gan, conditional, acgan (not infogan)
     c.game.fake_labels = "uniform"  # conditional: fakes' labels, uniform | real
     c.game.class_loss_weight = 1.0  # acgan: weight of the class loss L_C
     c.game.fake_class_loss = True   # acgan: D's L_C includes generated images (the paper)
