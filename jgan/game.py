@@ -9,7 +9,6 @@ same machinery as a plain GAN.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any, Callable, Mapping
 
 import flax
@@ -17,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+from jgan.models.calling import accepts, train_kwargs
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -55,13 +56,6 @@ class GameState:
     ema_params: PyTree
     step: jax.Array
     rng: jax.Array
-
-
-def _accepts_train(module: nn.Module) -> bool:
-    try:
-        return "train" in inspect.signature(type(module).__call__).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class Networks:
@@ -108,7 +102,7 @@ class Networks:
         if name not in self._modules:
             raise KeyError(f"No network named {name!r}; the game has {sorted(self._modules)}.")
         module = self._modules[name]
-        if _accepts_train(module) and "train" not in kwargs:
+        if accepts(module, "train") and "train" not in kwargs:
             kwargs["train"] = self._train
         if rngs is None:
             rngs = {"dropout": jax.random.fold_in(self._rng, self._calls)}
@@ -188,7 +182,7 @@ class Game:
                     raise KeyError(f"example_inputs gives no inputs for network {name!r}.")
                 key = jax.random.fold_in(init_rng, _stable_hash(name))
                 module = team[name]
-                kwargs = {"train": False} if _accepts_train(module) else {}
+                kwargs = train_kwargs(module, False)
                 variables = module.init({"params": key, "dropout": key}, *inputs[name], **kwargs)
                 variables = flax.core.unfreeze(variables)
                 params[name] = variables.pop("params")

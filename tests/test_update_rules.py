@@ -9,6 +9,7 @@ optimizer formulas or optax calls.
 from __future__ import annotations
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -251,6 +252,50 @@ def test_packed_discriminator_judges_packs():
     chex.assert_shape(variables["params"]["discriminator"]["Dense_0"]["kernel"], (4, 4))
     with pytest.raises(ValueError, match="pack=2"):
         packed.apply(variables, x[:5])
+
+
+def test_packed_discriminator_forwards_features_and_with_features():
+    inner = MLPDiscriminator(hidden=(5, 3), spectral_norm=True)
+    packed = PackedDiscriminator(discriminator=inner, pack=2)
+    x = jnp.asarray(_real(6, seed=18))
+    variables = packed.init(jax.random.key(0), x)
+    inner_vars = {k: v["discriminator"] for k, v in variables.items()}
+    packs = pack_samples(x, 2)
+    features = jax.jit(lambda v, x: packed.apply(v, x, features=True))(variables, x)
+    chex.assert_shape(features, (3, 3))
+    chex.assert_trees_all_close(features, inner.apply(inner_vars, packs, features=True),
+                                rtol=1e-6)
+    # One pass in training mode: the same logits, features and spectral-norm updates as
+    # the two separate calls.
+    (logits, feats), updated = jax.jit(lambda v, x: packed.apply(
+        v, x, train=True, with_features=True, mutable=["batch_stats"]))(variables, x)
+    separate, updated_separately = packed.apply(variables, x, train=True,
+                                                mutable=["batch_stats"])
+    separate_features, _ = packed.apply(variables, x, train=True, features=True,
+                                        mutable=["batch_stats"])
+    chex.assert_trees_all_close((logits, feats), (separate, separate_features), rtol=1e-6)
+    chex.assert_trees_all_close(updated, updated_separately, rtol=1e-6)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), updated["batch_stats"],
+                         variables["batch_stats"])
+    assert max(jax.tree.leaves(moved)) > 0.1   # the power iteration did run
+
+
+def test_feature_flags_name_a_discriminator_without_features():
+    from jgan.models import calling
+
+    class LogitsOnly(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(1)(x)[:, 0]
+
+    packed = PackedDiscriminator(discriminator=LogitsOnly(), pack=2)
+    x = jnp.ones((4, 2))
+    variables = packed.init(jax.random.key(0), x)
+    chex.assert_shape(packed.apply(variables, x), (2,))
+    with pytest.raises(TypeError, match="LogitsOnly takes no with_features=True"):
+        packed.apply(variables, x, with_features=True)
+    assert calling.train_kwargs(LogitsOnly(), True) == {}
+    assert calling.train_kwargs(MLPDiscriminator(), True) == {"train": True}
 
 
 def test_pacgan_wgan_gp_step_with_a_linear_critic():

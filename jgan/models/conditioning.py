@@ -8,21 +8,12 @@ conditional batch norm live in `jgan.models.resnet` / `jgan.models.conditional_l
 """
 from __future__ import annotations
 
-import inspect
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jgan.models.calling import feature_kwargs, train_kwargs
 from jgan.models.layers import dense_or_conv_sn
-
-
-def _train_kwargs(module: nn.Module, train: bool) -> dict:
-    try:
-        accepts = "train" in inspect.signature(type(module).__call__).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    return {"train": train} if accepts else {}
 
 
 def one_hot_planes(labels: jax.Array, num_classes: int, like: jax.Array) -> jax.Array:
@@ -47,7 +38,7 @@ class LabelConditionedGenerator(nn.Module):
     def __call__(self, z: jax.Array, labels: jax.Array, *, train: bool = False) -> jax.Array:
         code = jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)
         return self.generator(jnp.concatenate([z, code], axis=-1),
-                              **_train_kwargs(self.generator, train))
+                              **train_kwargs(self.generator, train))
 
 
 class LabelConditionedDiscriminator(nn.Module):
@@ -66,11 +57,9 @@ class LabelConditionedDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, labels: jax.Array, *, train: bool = False,
                  features: bool = False, with_features: bool = False):
         x = jnp.concatenate([x, one_hot_planes(labels, self.num_classes, x)], axis=-1)
-        kwargs = _train_kwargs(self.discriminator, train)
-        if features:
-            kwargs["features"] = True
-        if with_features:
-            kwargs["with_features"] = True
+        kwargs = {**train_kwargs(self.discriminator, train),
+                  **feature_kwargs(self.discriminator, features=features,
+                                   with_features=with_features)}
         return self.discriminator(x, **kwargs)
 
 
@@ -91,7 +80,7 @@ class AuxiliaryClassifierDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
-        h = self.trunk(x, features=True, **_train_kwargs(self.trunk, train))
+        h = self.trunk(x, features=True, **train_kwargs(self.trunk, train))
         source = dense_or_conv_sn(nn.Dense(1, name="source"), self.spectral_norm)(h, train)
         classes = dense_or_conv_sn(nn.Dense(self.num_classes, name="classes"),
                                    self.spectral_norm)(h, train)

@@ -8,11 +8,11 @@ A pack is m consecutive samples of the batch joined along the last axis: m image
 """
 from __future__ import annotations
 
-import inspect
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jgan.models.calling import feature_kwargs, train_kwargs
 
 
 def pack_samples(x: jax.Array, pack: int) -> jax.Array:
@@ -47,13 +47,6 @@ def unpack_samples(packed: jax.Array, pack: int) -> jax.Array:
     return x.reshape((x.shape[0] * pack,) + x.shape[2:])
 
 
-def _accepts_train(module: nn.Module) -> bool:
-    try:
-        return "train" in inspect.signature(type(module).__call__).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class PackedDiscriminator(nn.Module):
     """A discriminator over packs: `[B, ..., C]` -> one logit per pack `[B / pack]`.
 
@@ -66,6 +59,12 @@ class PackedDiscriminator(nn.Module):
     pack: int = 2
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        kwargs = {"train": train} if _accepts_train(self.discriminator) else {}
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False,
+                 with_features: bool = False):
+        """Logits `[B / pack]`; `features=True` the wrapped trunk's features of each
+        pack `[B / pack, F]`, `with_features=True` both from one pass (as the wrapped
+        discriminator gives them)."""
+        kwargs = {**train_kwargs(self.discriminator, train),
+                  **feature_kwargs(self.discriminator, features=features,
+                                   with_features=with_features)}
         return self.discriminator(pack_samples(x, self.pack), **kwargs)
