@@ -9,12 +9,13 @@ The public pieces, re-exported here:
   families     adversarial_game (unconditional), conditional_game (cGAN, projection),
                acgan_game, infogan_game
   auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
+  augmentations  random, differentiable style transformations (InfoGAN's augmented term)
   models       MLP, DCGAN and SNGAN ResNet networks, label conditioning
   data         2-D mixtures, TFDS and image-folder pipelines
   eval         FID, KID, IS, precision/recall, classifier metrics, Stacked MNIST, probes
   dynamics     the training-dynamics lab (docs/dynamics.md)
 """
-from jgan import auxiliary_losses, constraints, losses, penalties
+from jgan import augmentations, auxiliary_losses, constraints, losses, penalties
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
 from jgan.game import Game, GameState, Networks, TeamState
 from jgan.steps import (
@@ -27,7 +28,8 @@ from jgan.steps import (
 
 __all__ = [
     "Game", "GameState", "Networks", "TeamState",
-    "acgan_game", "adversarial_game", "alternating_step", "auxiliary_losses", "conditional_game",
+    "acgan_game", "adversarial_game", "alternating_step", "augmentations", "auxiliary_losses",
+    "conditional_game",
     "constraints", "extragradient_step", "infogan_game", "losses",
     "make_step", "optimistic_step", "penalties", "simultaneous_step",
 ]

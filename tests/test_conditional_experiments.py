@@ -31,9 +31,11 @@ def grid_rows(path, size: int = 28) -> int:
     return (np.asarray(Image.open(path)).shape[0] - 1) // (size + 1)
 
 
-@pytest.mark.parametrize("family", conditional.FAMILIES)
-def test_conditional_configs_run_end_to_end(tmp_path, family, classifier_workdir, monkeypatch):
-    config = load_config("conditional", f"{family},mnist,runlocal")
+@pytest.mark.parametrize("variant", [f"{family},mnist" for family in conditional.FAMILIES]
+                         + ["infogan,mnist,augmented"])
+def test_conditional_configs_run_end_to_end(tmp_path, variant, classifier_workdir, monkeypatch):
+    family = variant.split(",")[0]
+    config = load_config("conditional", f"{variant},runlocal")
     config.data.data_dir = require_shared_tfds()
     config.eval.metrics = "classifier_fd"
     config.eval.classifier_workdir = classifier_workdir
@@ -147,3 +149,12 @@ def test_sample_cli_takes_labels_and_codes(tmp_path):
     assert grid_rows(strips) == 2
     with pytest.raises(ValueError, match="categorical5"):
         draw(tmp_path / "infogan", num=20, out=sweep, codes=["categorical5=1"])
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("cgan,mnist,augmented", "option of the infogan family only"),
+    ("infogan,mnist,augmneted", r"\[,augmented\]\[,runlocal\]', got 'infogan,mnist,augmneted'"),
+    ("infogan", "got 'infogan'")])
+def test_bad_conditional_config_arguments_are_named(arg, message):
+    with pytest.raises(ValueError, match=message):
+        conditional.get_config(arg)

@@ -228,6 +228,66 @@ def test_infogan_information_term_follows_its_start_step_and_ramp():
         game(1.0, ramp=-1)
 
 
+def test_infogan_augmented_term_is_the_categorical_nll_on_transformed_samples():
+    # G's loss gains w * sum_i CE(Q_i(D(T(x))), c_i) for the same fakes x, T drawn from
+    # the second half of the loss's key; D's loss gains the same term, and the pass over
+    # T(x) leaves D's batch statistics as the paper's passes set them.
+    from jgan.augmentations import StyleAugmentation
+    codes = InfoGANCodes(noise_dim=8, categorical=(10, 3), continuous=2)
+    augmentation = StyleAugmentation(max_rotation=30.0, max_stroke=1.0)
+    game = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                        codes=codes, generator_optimizer=opt(), discriminator_optimizer=opt(),
+                        info_weight=0.7, augmented_weight=0.5, augmentation=augmentation)
+    b = batch()
+    state = game.init(jax.random.PRNGKey(0), b)
+    rng = jax.random.PRNGKey(5)
+
+    def cross_entropy(q, c):
+        return -sum(log_softmax(np.asarray(q["categorical"][i]))[np.arange(8), c["categorical"][:, i]]
+                    for i in range(2))
+
+    nets = game.bind(state, train=False, rng=rng)
+    loss, metrics = jax.jit(lambda s: game.generator_loss(game.bind(s, train=False, rng=rng),
+                                                          b, rng))(state)
+    fake_rng, augment_rng = jax.random.split(rng)
+    c = codes.sample(fake_rng, 8)
+    x = nets("generator", codes.generator_input(c))
+    q = nets("q_head", nets("discriminator", x, features=True))
+    nll = cross_entropy(q, c) + (0.5 * (np.asarray(c["continuous"]) - np.asarray(q["continuous_mean"])) ** 2
+                                 + 0.5 * np.log(2 * np.pi)).sum(-1)
+    x_aug = augmentation(augment_rng, x)
+    assert not np.allclose(x_aug, x)
+    augmented = cross_entropy(nets("q_head", nets("discriminator", x_aug, features=True)), c)
+    np.testing.assert_allclose(metrics["augmented_info_loss"], np.mean(augmented), rtol=1e-4)
+    expected = (np.mean(-log_sigmoid(np.asarray(nets("discriminator", x))))
+                + 0.7 * (np.mean(nll) + 0.5 * np.mean(augmented)))
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
+
+    # D's loss in training mode: its batch statistics are those of the real and fake passes.
+    train_nets = game.bind(state, train=True, rng=rng)
+    game.discriminator_loss(train_nets, b, rng)
+    got_stats = train_nets.updated_collections(["discriminator"])["discriminator"]
+    reference = game.bind(state, train=True, rng=rng)
+    fake_rng = jax.random.split(rng, 3)[0]
+    c = codes.sample(fake_rng, 8)
+    reference("discriminator", b["image"])
+    reference("discriminator", reference("generator", codes.generator_input(c)), with_features=True)
+    chex.assert_trees_all_close(got_stats,
+                                reference.updated_collections(["discriminator"])["discriminator"],
+                                rtol=1e-5, atol=1e-6)
+    assert jax.tree.leaves(got_stats)   # the DCGAN D has batch norm
+
+    with pytest.raises(ValueError, match="augmented_weight"):
+        infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                     codes=codes, generator_optimizer=opt(), discriminator_optimizer=opt(),
+                     augmented_weight=-1.0)
+    with pytest.raises(ValueError, match="categorical code"):
+        infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
+                     codes=InfoGANCodes(noise_dim=8, categorical=(), continuous=2),
+                     generator_optimizer=opt(), discriminator_optimizer=opt(),
+                     augmented_weight=1.0)
+
+
 def test_infogan_input_layout():
     codes = InfoGANCodes(noise_dim=3, categorical=(4,), continuous=2)
     c = {"noise": jnp.ones((1, 3)), "categorical": jnp.array([[2]]),

@@ -56,6 +56,12 @@ def _shipped_configs():
         if not small:  # the full variants score with a classifier the user passes in
             config.eval.metrics = ""
         yield f"conditional.py:{family},{dataset}{small}", config
+    for dataset, small in itertools.product(conditional.DATASETS, ("", ",runlocal")):
+        config = conditional.get_config(f"infogan,{dataset},augmented{small}")
+        assert config.game.info_augmented_weight == 1.0
+        if not small:
+            config.eval.metrics = ""
+        yield f"conditional.py:infogan,{dataset},augmented{small}", config
     for ring_or_grid, game, small in itertools.product(("ring", "grid"), mixture.GAMES,
                                                        ("", ",runlocal")):
         yield f"mixture.py:{ring_or_grid},{game}{small}", mixture.get_config(
@@ -71,7 +77,7 @@ def test_every_shipped_config_validates():
     for name, config in _shipped_configs():
         builders.validate(config)
         names.append(name)
-    assert len(names) == 68, names
+    assert len(names) == 76, names
 
 
 _FAMILY_CONFIGS = {"gan": ("dcgan_mnist", "runlocal"),
@@ -81,6 +87,10 @@ _FAMILY_CONFIGS = {"gan": ("dcgan_mnist", "runlocal"),
 _NON_NEUTRAL = {"game.fake_labels": "real", "game.class_loss_weight": 0.5,
                 "game.fake_class_loss": False, "game.info_weight": 0.5,
                 "game.info_start_step": 1, "game.info_ramp_steps": 10,
+                "game.info_augmented_weight": 1.0,
+                "game.info_augmentation": {"max_rotation": 30.0, "max_shear": 0.3,
+                                           "max_scale": 0.1, "max_shift": 2.0,
+                                           "max_stroke": 0.5},
                 "game.continuous_weight": 0.1, "game.info_in_discriminator": False,
                 "game.q_team": "discriminator", "model.q_batch_norm": True,
                 "model.categorical_codes": (5,), "model.continuous_codes": 0,
@@ -102,6 +112,8 @@ def test_family_only_keys_are_errors_in_families_that_ignore_them(key):
         config = _family_config(family)
         config[section][name] = _NON_NEUTRAL[key]
         if family in readers:
+            if key == "game.info_augmentation":   # read only with a positive weight
+                config.game.info_augmented_weight = 1.0
             builders.validate(config)
             builders.build_game(config)
         else:
@@ -109,6 +121,40 @@ def test_family_only_keys_are_errors_in_families_that_ignore_them(key):
                                match=rf"config\.{section}\.{name}: is read only by .*"
                                      rf"family '{family}' would ignore"):
                 builders.validate(config)
+
+
+def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
+    import dataclasses
+
+    from jgan.augmentations import StyleAugmentation
+    config = _family_config("infogan")
+    defaults = {f.name: f.default for f in dataclasses.fields(StyleAugmentation)
+                if f.name != "fill_value"}
+    assert config.game.info_augmentation.to_dict() == defaults
+    assert builders.KEYS_ADDED_LATER["game.info_augmentation"] == defaults
+    config.game.info_augmentation.max_rotation = 25.0
+    with pytest.raises(builders.ConfigError, match=r"config\.game\.info_augmentation: is read "
+                                                   r"only when game\.info_augmented_weight > 0"):
+        builders.validate(config)
+    config.game.info_augmented_weight = 2.0
+    builders.validate(config)
+    built = []
+    monkeypatch.setattr(builders, "StyleAugmentation",
+                        lambda **ranges: built.append(ranges) or StyleAugmentation(**ranges))
+    builders.build_game(config)
+    assert built == [{**defaults, "max_rotation": 25.0}]
+    config.game.info_augmentation.max_scale = 1.5
+    with pytest.raises(builders.ConfigError,
+                       match=r"config\.game\.info_augmentation: max_scale must be < 1"):
+        builders.validate(config)
+    config.game.info_augmentation.max_scale = 0.1
+    config.game.info_augmented_weight = -1.0
+    with pytest.raises(builders.ConfigError, match=r"config\.game\.info_augmented_weight: must be >= 0"):
+        builders.validate(config)
+    config.game.info_augmented_weight = 1.0
+    config.model.categorical_codes = ()
+    with pytest.raises(builders.ConfigError, match=r"info_augmented_weight: needs a categorical"):
+        builders.validate(config)
 
 
 def test_linear_decay_schedule_and_weight_clipping():

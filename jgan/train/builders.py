@@ -12,6 +12,7 @@ import ml_collections
 import optax
 
 from jgan import constraints, losses
+from jgan.augmentations import StyleAugmentation
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
 from jgan.families.infogan import NOISE_DISTRIBUTIONS, Q_TEAMS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
@@ -44,7 +45,10 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.info_in_discriminator": True, "game.q_team": "generator",
                     "model.q_batch_norm": False, "game.ema_warmup": False,
                     "model.leaky_slope": 0.2, "game.info_start_step": 0,
-                    "game.info_ramp_steps": 0}
+                    "game.info_ramp_steps": 0, "game.info_augmented_weight": 0.0,
+                    "game.info_augmentation": {
+                        "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
+                        "max_shift": 2.0, "max_stroke": 0.5}}
 
 
 # Keys that only some families read, with the families: any other family would ignore
@@ -57,6 +61,8 @@ FAMILY_ONLY_KEYS = {
     "game.info_weight": ("infogan",),
     "game.info_start_step": ("infogan",),
     "game.info_ramp_steps": ("infogan",),
+    "game.info_augmented_weight": ("infogan",),
+    "game.info_augmentation": ("infogan",),
     "game.continuous_weight": ("infogan",),
     "game.info_in_discriminator": ("infogan",),
     "game.q_team": ("infogan",),
@@ -106,6 +112,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  "never count.")
         ramp = config.game.get("info_ramp_steps", KEYS_ADDED_LATER["game.info_ramp_steps"])
         _require(ramp >= 0, "game.info_ramp_steps", f"must be >= 0, got {ramp}.")
+        _check_info_augmentation(config)
     noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
     _require(noise in NOISE_DISTRIBUTIONS, "model.noise_distribution",
              f"{noise!r} is not one of {NOISE_DISTRIBUTIONS}.")
@@ -199,10 +206,39 @@ def _check_family_only_keys(config: ml_collections.ConfigDict, family: str) -> N
         value, neutral = config[section].get(name, _NEUTRAL[key]), _NEUTRAL[key]
         if isinstance(value, (list, tuple)):  # a config.json gives lists for tuples
             value, neutral = tuple(value), tuple(neutral)
+        if isinstance(value, ml_collections.ConfigDict):
+            value = value.to_dict()
         _require(value == neutral, key,
                  f"is read only by the {_join(readers)} famil"
                  f"{'y' if len(readers) == 1 else 'ies'}; family {family!r} would ignore "
                  f"{value!r} (leave it at {neutral!r}).")
+
+
+def _check_info_augmentation(config: ml_collections.ConfigDict) -> None:
+    weight = config.game.get("info_augmented_weight",
+                             KEYS_ADDED_LATER["game.info_augmented_weight"])
+    _require(weight >= 0, "game.info_augmented_weight", f"must be >= 0, got {weight}.")
+    _require(not weight or config.model.categorical_codes, "game.info_augmented_weight",
+             "needs a categorical code (model.categorical_codes is empty).")
+    ranges = info_augmentation_ranges(config)
+    default = KEYS_ADDED_LATER["game.info_augmentation"]
+    _require(set(ranges) == set(default), "game.info_augmentation",
+             f"takes the keys {sorted(default)}, got {sorted(ranges)}.")
+    _require(weight > 0 or ranges == default, "game.info_augmentation",
+             f"is read only when game.info_augmented_weight > 0; it is 0, so {ranges} "
+             f"would be ignored (leave it at {default}).")
+    try:
+        StyleAugmentation(**ranges)
+    except ValueError as e:
+        raise ConfigError(f"config.game.info_augmentation: {e}") from None
+
+
+def info_augmentation_ranges(config: ml_collections.ConfigDict) -> dict:
+    """`game.info_augmentation` as a dict (the defaults for a run saved without it)."""
+    ranges = config.game.get("info_augmentation", KEYS_ADDED_LATER["game.info_augmentation"])
+    if isinstance(ranges, ml_collections.ConfigDict):
+        ranges = ranges.to_dict()
+    return {k: float(v) for k, v in ranges.items()}
 
 
 def _join(names) -> str:
@@ -386,6 +422,10 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
                             q_batch_norm=config.model.get(
                                 "q_batch_norm", KEYS_ADDED_LATER["model.q_batch_norm"]),
                             q_leaky_slope=_leaky_slope(config),
+                            augmented_weight=g.get(
+                                "info_augmented_weight",
+                                KEYS_ADDED_LATER["game.info_augmented_weight"]),
+                            augmentation=StyleAugmentation(**info_augmentation_ranges(config)),
                             **common)
     common["r2_gamma"] = g.r2_gamma
     if family == "acgan":
