@@ -456,3 +456,10 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     config.game.pack = 2
     with pytest.raises(builders.ConfigError, match="game.pack"):
         trainer._check_resumable(config, tmp_path)
+    # A section added later (game.info_augmentation) compares key by key.
+    config.game.pack = 1
+    config.game.info_augmentation.max_rotation = 30.0
+    with pytest.raises(builders.ConfigError,
+                       match=r"these keys differ: game\.info_augmentation\.max_rotation "
+                             r"\(15\.0 -> 30\.0\)\. "):
+        trainer._check_resumable(config, tmp_path)

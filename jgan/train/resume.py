@@ -37,7 +37,8 @@ def check_resumable(config: ml_collections.ConfigDict, workdir: Path, *,
     if not saved_path.exists():
         return
     # Through JSON, as the saved config went: a tuple default compares equal to its list.
-    saved = {**json.loads(json.dumps(defaults or {})),
+    # A default may be a whole section ({"game.x": {"a": 1}}): flattened like the configs.
+    saved = {**flatten(json.loads(json.dumps(defaults or {}))),
              **flatten(json.loads(saved_path.read_text()))}
     now = flatten(json.loads(config.to_json_best_effort()))
     resumable = set(resumable)
