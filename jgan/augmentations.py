@@ -1,8 +1,9 @@
 """Random, differentiable image transformations that change a digit's style, not its identity.
 
-Each function maps `images [B, H, W, C]` to a batch of the same shape with an independent
-random transformation per image, and is differentiable with respect to the images (so a
-loss on the transformed images trains the network that drew them). They are used by
+Each function maps `images [B, H, W, C]` to a batch of the same shape, transforming each
+image on its own (the `random_*` functions and `StyleAugmentation` draw the parameters
+per image), and is differentiable with respect to the images (so a loss on the
+transformed images trains the network that drew them). They are used by
 InfoGAN's augmented information term (`jgan.families.infogan`), which asks Q to recover
 the categorical code from transformed samples: a code that encodes slant, size, position
 or stroke width is not recoverable from them, a code that encodes the digit is.
@@ -45,6 +46,11 @@ class StyleAugmentation:
             raise ValueError(f"max_scale must be < 1, got {self.max_scale}.")
         if self.max_stroke > 1:
             raise ValueError(f"max_stroke must be <= 1, got {self.max_stroke}.")
+
+    def ranges(self) -> dict[str, float]:
+        """The ranges (every field but `fill_value`), as `game.info_augmentation` holds them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "fill_value"}
 
     def __call__(self, key: jax.Array, images: jax.Array) -> jax.Array:
         """`images [B, H, W, C]` -> the same shape: an affine map, then a stroke change."""

@@ -130,7 +130,9 @@ def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
     config = _family_config("infogan")
     defaults = {f.name: f.default for f in dataclasses.fields(StyleAugmentation)
                 if f.name != "fill_value"}
+    assert StyleAugmentation().ranges() == defaults
     assert config.game.info_augmentation.to_dict() == defaults
+    # Frozen there: the values that reproduce runs saved before the key existed.
     assert builders.KEYS_ADDED_LATER["game.info_augmentation"] == defaults
     config.game.info_augmentation.max_rotation = 25.0
     with pytest.raises(builders.ConfigError, match=r"config\.game\.info_augmentation: is read "

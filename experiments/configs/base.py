@@ -5,6 +5,7 @@ or of the wrong type fail while flags are parsed, before anything compiles.
 """
 import ml_collections
 
+from jgan.augmentations import StyleAugmentation
 from jgan.eval.suite import default_eval_config
 
 
@@ -75,8 +76,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.info_augmented_weight = 0.0  # infogan: weight of the categorical NLL on
     #   style-transformed samples; 0 is the paper's game. The transformations' ranges
     #   (jgan.augmentations.StyleAugmentation; read only when the weight is > 0):
-    c.game.info_augmentation = ml_collections.ConfigDict(dict(
-        max_rotation=15.0, max_shear=0.3, max_scale=0.1, max_shift=2.0, max_stroke=0.5))
+    c.game.info_augmentation = ml_collections.ConfigDict(StyleAugmentation().ranges())
     c.game.info_in_discriminator = True  # infogan: lambda * L_info in D's loss too (its trunk)
     c.game.q_team = "generator"  # infogan: team of Q's head; "discriminator" as the released code
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
