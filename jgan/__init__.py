@@ -6,6 +6,7 @@ The public pieces, re-exported here:
   constraints  weight clipping (optax)
   game         Game (static) and GameState / TeamState (pytrees)
   steps        make_step; alternating, simultaneous, extragradient, optimistic steps
+  sharding     shard_examples, on_mesh: self-drawn examples split over the mesh's batch axis
   families     adversarial_game (unconditional), conditional_game (cGAN, projection),
                acgan_game, infogan_game
   auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
@@ -15,7 +16,7 @@ The public pieces, re-exported here:
   eval         FID, KID, IS, precision/recall, classifier metrics, Stacked MNIST, probes
   dynamics     the training-dynamics lab (docs/dynamics.md)
 """
-from jgan import augmentations, auxiliary_losses, constraints, losses, penalties
+from jgan import augmentations, auxiliary_losses, constraints, losses, penalties, sharding
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
 from jgan.game import Game, GameState, Networks, TeamState
 from jgan.steps import (
@@ -31,6 +32,6 @@ __all__ = [
     "acgan_game", "adversarial_game", "alternating_step", "augmentations", "auxiliary_losses",
     "conditional_game",
     "constraints", "extragradient_step", "infogan_game", "losses",
-    "make_step", "optimistic_step", "penalties", "simultaneous_step",
+    "make_step", "optimistic_step", "penalties", "sharding", "simultaneous_step",
 ]
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from jgan.models.calling import accepts, train_kwargs
+from jgan.sharding import shard_examples
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -107,6 +108,9 @@ class Networks:
         if rngs is None:
             rngs = {"dropout": jax.random.fold_in(self._rng, self._calls)}
         self._calls += 1
+        # Inputs a loss draws itself (latents, labels) would otherwise stay replicated
+        # over a data-parallel mesh, and with them every pass over the fakes.
+        args = shard_examples(args)
         variables = {"params": self._params[name], **self._collections[name]}
         mutable = list(self._collections[name]) if self._train else False
         if mutable:

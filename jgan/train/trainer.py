@@ -25,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
+from jgan.sharding import on_mesh
 from jgan.steps import make_step
 from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
@@ -192,11 +193,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             return state, jax.tree.map(lambda m: m[None], metrics)
         steps_per_call = 1
 
+    # Traced with the mesh in context, so that the examples a loss draws itself are split
+    # over the devices like the real batch (jgan.sharding.shard_examples).
+    train_chunk = on_mesh(mesh, train_chunk)
+
     sampler = builders.build_generator_inputs(config)
     use_ema = config.game.ema_decay is not None
     sample_key = jax.random.fold_in(rng, 2)
 
-    generate = functools.partial(sampler.jitted_generate(game, use_ema=use_ema), key=sample_key)
+    generate = on_mesh(mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema),
+                                               key=sample_key))
 
     # The state samples and evaluations read: the training state, or it with the
     # generator's standing batch-norm statistics (eval.standing_stats).
