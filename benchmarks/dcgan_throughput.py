@@ -57,6 +57,16 @@ run at ~200-208 GFLOP/s in XLA (165-196 in PyTorch); jgan's step achieves 104 GF
 GFLOP/s, 81 % of the matmul rate for the whole step, small layers, batch norm and data
 movement included.
 
+`--host-devices N` splits XLA's CPU into N devices and runs jgan's step data-parallel
+over them, as the trainer does on several devices (jit over a mesh, batch split, state
+replicated, batch statistics over the whole batch: the same function); the same step on
+one device is timed in the same run as "jgan-1dev". XLA's one-device step keeps both
+cores only ~85 % busy (CPU ms/step ~1.8x ms/step), and a batch of 32 costs less than half
+of a batch of 64 (single core: ~67 against ~154 ms), so two devices, one per core, each
+with half the batch, are faster. On the idle 2-core machine (2026-11-27, `--steps 40
+--warmup 5 --rounds 5 --host-devices 2 --torch-lean`): jgan 761 img/s on two host
+devices, 687 on one (1.11x), PyTorch eager 817 (jgan 0.93x), its lean step 866 (0.88x).
+
 Glibc note: with donated state the step's XLA scratch (~34 MB) sits just above glibc's
 largest dynamic mmap threshold (32 MB), so every step maps and unmaps it (~8,500 page
 faults per step). `MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=2000000000`
@@ -103,8 +113,16 @@ def parse_args(argv=None):
                    help="also count the step's FLOPs (XLA's cost analysis) and measure this "
                    "machine's fp32 matmul rate (XLA and PyTorch, a 2048^3 product): each "
                    "side's achieved GFLOP/s and what a given jgan / torch ratio would need.")
+    p.add_argument("--host-devices", type=int, default=1,
+                   help="on the CPU, split XLA's host into this many devices "
+                   "(--xla_force_host_platform_device_count) and run jgan's step data-parallel "
+                   "over them: jax.jit over a mesh, the batch split, the state replicated, "
+                   "batch statistics over the whole batch, as the trainer does on several "
+                   "devices. The function is the same as on one device.")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.host_devices < 1 or args.batch % args.host_devices:
+        p.error(f"--host-devices must be >= 1 and divide --batch={args.batch}.")
     if args.steps % args.steps_per_call or args.warmup % args.steps_per_call:
         p.error("--steps and --warmup must be multiples of --steps-per-call.")
     return args
@@ -113,6 +131,9 @@ def parse_args(argv=None):
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None and ARGS.xla_flags:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ARGS.xla_flags).strip()
+if ARGS is not None and ARGS.host_devices > 1:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
+                               f"device_count={ARGS.host_devices}").strip()
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput_report import compare_runners  # noqa: E402
@@ -123,7 +144,10 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from jgan.families import adversarial_game  # noqa: E402
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
+
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from jgan.sharding import on_mesh  # noqa: E402
 from jgan.steps import make_step  # noqa: E402
 
 LR, BETA1, BETA2 = 2e-4, 0.5, 0.999
@@ -148,6 +172,14 @@ def build_jgan(args):
     batch = {"image": jnp.asarray(images)}
     state = game.init(jax.random.key(args.seed), batch)
     step_fn = make_step(game)
+    mesh = None
+    if args.host_devices > 1:
+        if len(jax.devices()) < args.host_devices:
+            sys.exit(f"--host-devices={args.host_devices}, but JAX has {len(jax.devices())} "
+                     "device(s); set XLA_FLAGS before anything imports jax.")
+        mesh = Mesh(np.array(jax.devices()[:args.host_devices]), ("data",))
+        state = jax.device_put(state, NamedSharding(mesh, P()))
+        batch = jax.device_put(batch, NamedSharding(mesh, P("data")))
     if args.steps_per_call > 1:
         def scan_steps(state, batch):
             # Unrolled on XLA's CPU backend, where a conv step in a while loop is ~8x slower.
@@ -158,7 +190,7 @@ def build_jgan(args):
         step = jax.jit(scan_steps, donate_argnums=0)
     else:
         step = jax.jit(step_fn, donate_argnums=0)
-    return game, state, step, batch
+    return game, state, step, batch, mesh
 
 
 def count(tree) -> int:
@@ -167,21 +199,27 @@ def count(tree) -> int:
 
 class JganRunner:
     def __init__(self, args):
-        self.game, self.state, self.step, self.batch = build_jgan(args)
+        self.game, self.state, step, self.batch, mesh = build_jgan(args)
+        # Traced, and so always called, with the mesh in context (jgan.sharding).
+        self.step = step if mesh is None else on_mesh(mesh, step)
+        lower = step.lower if mesh is None else on_mesh(mesh, step.lower)
         self.steps_per_call = args.steps_per_call
+        self.num_devices = args.host_devices
         self.g_params = count(self.state.generator.params)
         self.d_params = count(self.state.discriminator.params)
         # Compile time, ahead of time: trace + lower to StableHLO, then XLA's compile.
         # jit's cache then holds the executable, so the first call below only runs.
         t0 = time.perf_counter()
-        lowered = self.step.lower(self.state, self.batch)
+        lowered = lower(self.state, self.batch)
         t1 = time.perf_counter()
         compiled = lowered.compile()
         t2 = time.perf_counter()
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        # FLOPs of one step (XLA counts a multiply-add as 2), for the roofline report.
-        self.step_flops = float((cost or {}).get("flops", float("nan"))) / self.steps_per_call
+        # FLOPs of one step (XLA counts a multiply-add as 2, and per device), for the
+        # roofline report.
+        self.step_flops = (float((cost or {}).get("flops", float("nan"))) * self.num_devices
+                           / self.steps_per_call)
         self.trace_s, self.xla_compile_s = t1 - t0, t2 - t1
         self.compile_s = t2 - t0
         t0 = time.perf_counter()
@@ -396,6 +434,9 @@ def main(args):
     if not args.skip_jgan:
         jr = JganRunner(args)
         runners["jgan"] = jr
+        if args.host_devices > 1:  # the same step on one of those devices, same run
+            runners["jgan-1dev"] = JganRunner(argparse.Namespace(**{**vars(args),
+                                                                   "host_devices": 1}))
         print(f"jgan   params: G {jr.g_params:,}  D {jr.d_params:,}")
         print(f"jgan   compile: {jr.compile_s:.2f} s (trace+lower {jr.trace_s:.2f} s, XLA compile "
               f"{jr.xla_compile_s:.2f} s); first step after it {1e3 * jr.first_step_s:.0f} ms")
@@ -417,6 +458,9 @@ def main(args):
 
     med = compare_runners(runners, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
                           batch=args.batch, digits=0)
+    if "jgan-1dev" in med:
+        print(f"ratio jgan on {args.host_devices} host devices / on one: "
+              f"{med['jgan'] / med['jgan-1dev']:.2f}x (median)")
     if args.roofline and "jgan" in runners:
         report_roofline(runners, med, args)
     return med
