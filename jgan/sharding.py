@@ -23,16 +23,17 @@ DATA_AXIS = "data"
 def shard_examples(tree, axis_name: str = DATA_AXIS):
     """Constrains each array of `tree` to be split along its leading (example) axis.
 
-    Applies when the context mesh (`jax.set_mesh`) has an automatic axis `axis_name`;
-    arrays whose leading size does not divide over it, scalars, and everything outside
-    such a mesh (plain `jit`, inside `shard_map` or `pmap`, where the axis is manual)
-    are returned unchanged.
+    Applies when the context mesh (`jax.set_mesh`) has an automatic or explicit axis
+    `axis_name`; arrays whose leading size does not divide over it, scalars, and
+    everything outside such a mesh (plain `jit`, inside `shard_map` or `pmap`, where the
+    axis is manual) are returned unchanged. Only the layout changes, never a value.
 
     Args:
       tree: a pytree of arrays, leading axis the examples `[B, ...]`.
       axis_name: the mesh axis the batch is split over.
     Returns:
-      `tree`, with `with_sharding_constraint(x, P(axis_name))` on each array that splits.
+      `tree`, each array that splits laid out as `P(axis_name)`
+      (`with_sharding_constraint` on an automatic axis, `reshard` on an explicit one).
     """
     mesh = jax.sharding.get_abstract_mesh()
     if mesh.empty or axis_name not in mesh.axis_names:
