@@ -142,10 +142,9 @@ import jax  # noqa: E402  (after XLA_FLAGS)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-
-from jgan.families import adversarial_game  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
 
+from jgan.families import adversarial_game  # noqa: E402
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from jgan.sharding import on_mesh  # noqa: E402
 from jgan.steps import make_step  # noqa: E402
