@@ -6,10 +6,11 @@ batches inside a jitted `lax.scan` of many steps, with no host pipeline and no
 host-to-device copy per step: on a GPU the host pipeline, not the step, otherwise
 bounds a small model's speed.
 
-Order: epoch e visits the examples in the order of `jax.random.permutation(
-fold_in(key, e), N)`; the batch of step s holds global positions `s * B ... s * B + B
-- 1` of that endless sequence (so a batch can straddle two epochs, and every example
-is seen once per epoch). The position in the data is the step, so a checkpoint needs
+Order: epoch e visits the examples in the order of a pseudorandom permutation,
+`jgan.data.index_shuffle.index_shuffle` keyed by `fold_in(key, e)`; the batch of step
+s holds global positions `s * B ... s * B + B - 1` of that endless sequence (so a batch
+can straddle two epochs, and every example is seen once per epoch). A step computes
+only its own B positions of the order, never the whole order. The position in the data is the step, so a checkpoint needs
 nothing else to resume exactly. The order differs from the grain pipeline's
 (`jgan.data.images.make_image_loader`); the examples and their preprocessing do not.
 """
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan.data.images import DataError, _PrepareExample
+from jgan.data.index_shuffle import index_shuffle
 
 __all__ = ["MAX_BYTES", "batch_indices", "load_examples", "to_model_range"]
 
@@ -108,7 +110,9 @@ def batch_indices(key: jax.Array, step: jax.Array, batch_size: int, num_examples
     """Indices of the examples of step `step`'s batch (traceable in `step`).
 
     Positions `step * batch_size + [0, batch_size)` of the sequence that visits epoch
-    e in the order `jax.random.permutation(fold_in(key, e), num_examples)`.
+    e in the order `index_shuffle(fold_in(key, e), arange(num_examples), num_examples)`;
+    only the batch's own positions of that order are computed (O(batch_size) per step,
+    not the O(N log N) of forming the order).
 
     Args:
       key: the data order's key.
@@ -129,8 +133,7 @@ def batch_indices(key: jax.Array, step: jax.Array, batch_size: int, num_examples
     offsets = start_offset + jnp.arange(batch_size)
     epochs = start_epoch + offsets // num_examples
     offsets = offsets % num_examples
-    first_epoch = start_epoch
     # A batch spans at most two epochs (batch_size <= N).
-    order_a = jax.random.permutation(jax.random.fold_in(key, first_epoch), num_examples)
-    order_b = jax.random.permutation(jax.random.fold_in(key, first_epoch + 1), num_examples)
-    return jnp.where(epochs == first_epoch, order_a[offsets], order_b[offsets]).astype(jnp.int32)
+    first = index_shuffle(jax.random.fold_in(key, start_epoch), offsets, num_examples)
+    second = index_shuffle(jax.random.fold_in(key, start_epoch + 1), offsets, num_examples)
+    return jnp.where(epochs == start_epoch, first, second).astype(jnp.int32)
