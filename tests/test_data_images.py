@@ -172,6 +172,60 @@ def test_loader_shards_disjoint(mnist_test):
     assert not seen[0] & seen[1]
 
 
+class BatchReadable(IndexLabelled):
+    """IndexLabelled that also reads a list of positions at once, counting the calls."""
+
+    def __init__(self, src, n):
+        super().__init__(src, n)
+        self.batch_reads, self.single_reads = [], 0
+
+    def __getitem__(self, i):
+        self.single_reads += 1
+        return super().__getitem__(i)
+
+    def __getitems__(self, positions):
+        self.batch_reads.append(list(positions))
+        return [IndexLabelled.__getitem__(self, i) for i in positions]
+
+
+@needs_mnist
+@pytest.mark.parametrize("shard_index", [0, 1])
+def test_sources_read_in_batches_give_the_per_record_batches(mnist_test, shard_index):
+    kw = dict(global_batch_size=16, shard_index=shard_index, shard_count=2)
+    per_record = iter(_loader(IndexLabelled(mnist_test, 300), **kw))
+    batched_src = BatchReadable(mnist_test, 300)
+    batched = iter(_loader(batched_src, **kw))
+    for _ in range(4):
+        want, got = next(per_record), next(batched)
+        np.testing.assert_array_equal(got["label"], want["label"])
+        np.testing.assert_array_equal(got["image"], want["image"])
+        assert got["image"].dtype == np.float32 and got["label"].dtype == np.int32
+    # One read per batch, of exactly that batch's positions; no single-record reads.
+    assert batched_src.single_reads == 0 and len(batched_src.batch_reads) == 4
+    assert batched_src.batch_reads[-1] == got["label"].tolist()
+    # The position saved by one restores into a fresh one.
+    state = batched.get_state()
+    expected = next(batched)
+    again = iter(_loader(BatchReadable(mnist_test, 300), **kw))
+    again.set_state(state)
+    np.testing.assert_array_equal(next(again)["label"], expected["label"])
+
+
+@needs_mnist
+def test_tfds_source_reads_in_batches_with_the_same_examples(mnist_test):
+    class OneAtATime:  # the same TFDS source without __getitems__
+        def __len__(self):
+            return len(mnist_test)
+
+        def __getitem__(self, i):
+            return mnist_test[i]
+
+    want = next(iter(_loader(OneAtATime(), global_batch_size=32)))
+    got = next(iter(_loader(mnist_test, global_batch_size=32)))
+    np.testing.assert_array_equal(got["image"], want["image"])
+    np.testing.assert_array_equal(got["label"], want["label"])
+
+
 def test_loader_batch_not_divisible():
     src = [{"image": np.zeros((4, 4, 1), np.uint8), "label": 0}] * 10
     with pytest.raises(DataError) as info:

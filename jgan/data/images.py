@@ -561,6 +561,44 @@ class _PrepareExample:
         return {"image": x, "label": label}
 
 
+class _Positions:
+    """grain data source of the record positions themselves (`[i] -> i`).
+
+    Lets the pipeline batch positions first and read each batch's records in one
+    `__getitems__` call (`_ReadBatch`)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> int:
+        return int(index)
+
+    def __repr__(self) -> str:  # grain writes it into the iterator's state
+        return f"positions of {self.source!r}"
+
+
+class _ReadBatch(gp.MapTransform):
+    """grain MapTransform: `[B]` record positions -> the prepared batch.
+
+    The records come from one `source.__getitems__` call. For a TFDS array_record
+    source that is a parallel read of the batch, ~3x cheaper per record than one
+    `source[i]` each, and grain's per-record reading threads, each holding its own
+    future that grain polls on every record, are not needed: on a 2-core CPU they took
+    ~40 ms of CPU per batch of 64 MNIST digits, half a DCGAN step."""
+
+    def __init__(self, source, prepare: _PrepareExample):
+        self.source = source
+        self.prepare = prepare
+
+    def map(self, positions: np.ndarray) -> dict:
+        records = self.source.__getitems__([int(i) for i in positions])
+        examples = [self.prepare(r) for r in records]
+        return {k: np.stack([e[k] for e in examples]) for k in ("image", "label")}
+
+
 def make_image_loader(
     source,
     *,
@@ -656,6 +694,19 @@ def make_image_loader(
         seed=int(seed),
     )
     prepare = _PrepareExample(int(resolution), int(channels), resize)
+    if hasattr(source, "__getitems__"):
+        # Same positions, same records, same batches as the per-record path below.
+        return gp.DataLoader(
+            data_source=_Positions(source),
+            sampler=sampler,
+            operations=[gp.Batch(batch_size=per_host, drop_remainder=True),
+                        _ReadBatch(source, prepare)],
+            worker_count=worker_count,
+            shard_options=shard_options,
+            read_options=gp.ReadOptions(num_threads=0, prefetch_buffer_size=0),
+        )
+    # Sources read one record at a time (image folders: decode and resize per file)
+    # keep grain's reading threads.
     operations = [
         _MapOp(prepare),
         gp.Batch(batch_size=per_host, drop_remainder=True),
