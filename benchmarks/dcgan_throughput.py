@@ -46,6 +46,15 @@ Winograd-style product ~2.9; building the patches costs XLA more than its convol
 loses to a plain matmul. Per step on one core, D's loss and gradients take ~76 ms and
 G's ~57 ms; both Adam updates ~1 ms; batch norm and the losses are minor.
 
+Toom-Cook (Winograd) forms of D's second convolution in its space-to-depth form (a 2-tap
+stride-1 correlation per axis over 256 channels), F(m, 2) for m = 2, 3, 4, 7, cut the
+multiplies 1.4-3.1x and agree with XLA's convolution to 9e-7-3e-5 (relative to the
+largest output), yet forward + both gradients took 23-30 ms against XLA's 19.5 ms (2
+cores, batch 64, 2026-11-27). Their product stage is batched matmuls, one per transform
+point, which XLA:CPU runs at 68-130 GFLOP/s (P points x [M, 256] x [256, 128]; forward +
+both gradients alone: P=64, M=64 11.8 ms; P=25, M=256 12.5 ms; P=16, M=576 13.8 ms), so
+even with free transforms the best (F(4, 2)) would save under a quarter of that layer.
+
 `--roofline` counts the step's FLOPs (XLA's cost analysis; ~9.6 GFLOP for the 28-px
 model at batch 64, almost all of it in D's second convolution and G's first upsampling,
 forward and gradients) and measures the machine's fp32 matmul rate, then prints each
