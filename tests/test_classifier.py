@@ -169,6 +169,22 @@ def test_mnist_runlocal_through_main_and_load(tmp_path):
         classifier.logits_and_features(images.astype(np.float32))
 
 
+def test_eval_split_holds_every_example_as_the_pipeline_prepares_it():
+    from jgan.data.images import _PrepareExample
+    config = load_config("classifier_fashion_mnist")
+    config.data.data_dir = require_shared_tfds()
+    split = classifier_trainer.EvalSplit(config)
+    source = tfds_source(config.data.name, split=config.data.eval_split,
+                         data_dir=config.data.data_dir)
+    assert split.images.shape == (len(source), 28, 28, 1) and split.images.dtype == np.float32
+    assert split.labels.shape == (len(source),) and split.labels.dtype == np.int32
+    prepare = _PrepareExample(28, 1)
+    for i in (0, 1, len(source) // 2, len(source) - 1):
+        want = prepare(source[i])
+        np.testing.assert_array_equal(split.images[i], want["image"])
+        assert split.labels[i] == want["label"]
+
+
 def test_load_classifier_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nowhere")):
         load_classifier(tmp_path / "nowhere")

@@ -24,6 +24,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jgan.data import images as image_data
+from jgan.data import in_memory
 from jgan.models.classifier import DigitClassifier
 from jgan.train import writers
 from jgan.train.builders import ConfigError
@@ -164,14 +165,12 @@ class EvalSplit:
     def __init__(self, config: ml_collections.ConfigDict):
         d = config.data
         source = image_data.tfds_source(d.name, split=d.eval_split, data_dir=d.data_dir or None)
-        # Batches of one example over one epoch: every example exactly once, none dropped
-        # (the order is shuffled, which a sum over the split does not see).
-        loader = image_data.make_image_loader(source, global_batch_size=1, resolution=d.resolution,
-                                              channels=d.channels, seed=config.seed, num_epochs=1,
-                                              resize=d.get("resize", "bicubic"))
-        examples = list(loader)
-        self.images = np.concatenate([e["image"] for e in examples])
-        self.labels = np.concatenate([e["label"] for e in examples])
+        arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels,
+                                         resize=d.get("resize", "bicubic"))
+        images = arrays["image"]
+        if images.dtype == np.uint8:  # the pipeline's x / 127.5 - 1, in float32
+            images = images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        self.images, self.labels = images, arrays["label"]
 
 
 def make_evaluate(mesh: Mesh, batch_size: int):
