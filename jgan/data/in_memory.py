@@ -10,9 +10,10 @@ Order: epoch e visits the examples in the order of a pseudorandom permutation,
 `jgan.data.index_shuffle.index_shuffle` keyed by `fold_in(key, e)`; the batch of step
 s holds global positions `s * B ... s * B + B - 1` of that endless sequence (so a batch
 can straddle two epochs, and every example is seen once per epoch). A step computes
-only its own B positions of the order, never the whole order. The position in the data is the step, so a checkpoint needs
-nothing else to resume exactly. The order differs from the grain pipeline's
-(`jgan.data.images.make_image_loader`); the examples and their preprocessing do not.
+only its own B positions of the order, never the whole order. The position in the data
+is the step, so a checkpoint needs nothing else to resume exactly. The order differs
+from the grain pipeline's (`jgan.data.images.make_image_loader`); the examples and
+their preprocessing do not.
 """
 from __future__ import annotations
 
