@@ -7,7 +7,7 @@ import pytest
 
 from jgan.data.images import DataError, _PrepareExample
 from jgan.data.in_memory import batch_indices, load_examples, to_model_range
-from jgan.data.index_shuffle import index_shuffle
+from jgan.data.permutation import index_shuffle
 from jgan.data.stacked_mnist import StackedMNISTSource
 
 

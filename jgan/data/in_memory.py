@@ -7,13 +7,13 @@ host-to-device copy per step: on a GPU the host pipeline, not the step, otherwis
 bounds a small model's speed.
 
 Order: epoch e visits the examples in the order of a pseudorandom permutation,
-`jgan.data.index_shuffle.index_shuffle` keyed by `fold_in(key, e)`; the batch of step
-s holds global positions `s * B ... s * B + B - 1` of that endless sequence (so a batch
-can straddle two epochs, and every example is seen once per epoch). A step computes
-only its own B positions of the order, never the whole order. The position in the data
-is the step, so a checkpoint needs nothing else to resume exactly. The order differs
-from the grain pipeline's (`jgan.data.images.make_image_loader`); the examples and
-their preprocessing do not.
+`jgan.data.index_shuffle` keyed by `fold_in(key, e)`; the batch of step s holds
+global positions `s * B ... s * B + B - 1` of that endless sequence (so a batch can
+straddle two epochs, and every example is seen once per epoch). A step computes only
+its own B positions of the order, never the whole order. The position in the data is
+the step, so a checkpoint needs nothing else to resume exactly. The order differs from
+the grain pipeline's (`jgan.data.images.make_image_loader`); the examples and their
+preprocessing do not.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan.data.images import DataError, _PrepareExample
-from jgan.data.index_shuffle import index_shuffle
+from jgan.data.permutation import index_shuffle
 
 __all__ = ["MAX_BYTES", "batch_indices", "load_examples", "to_model_range"]
 
@@ -134,7 +134,7 @@ def batch_indices(key: jax.Array, step: jax.Array, batch_size: int, num_examples
     offsets = start_offset + jnp.arange(batch_size)
     epochs = start_epoch + offsets // num_examples
     offsets = offsets % num_examples
-    # A batch spans at most two epochs (batch_size <= N).
-    first = index_shuffle(jax.random.fold_in(key, start_epoch), offsets, num_examples)
-    second = index_shuffle(jax.random.fold_in(key, start_epoch + 1), offsets, num_examples)
-    return jnp.where(epochs == start_epoch, first, second).astype(jnp.int32)
+    # Each position in its own epoch's order (a batch spans at most two epochs).
+    indices = jax.vmap(lambda e, o: index_shuffle(jax.random.fold_in(key, e), o, num_examples))(
+        epochs, offsets)
+    return indices.astype(jnp.int32)

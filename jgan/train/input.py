@@ -78,7 +78,11 @@ class DeviceDataInput:
                 "label": self.arrays["label"][idx]}
 
     def example_batch(self) -> dict:
-        return self.batch_at(0)
+        """A batch of the step's shapes: the first examples (`Game.init` reads shapes
+        only, so no order is drawn)."""
+        n = self.examples_per_step
+        return {"image": in_memory.to_model_range(self.arrays["image"][:n]),
+                "label": self.arrays["label"][:n]}
 
 
 class PipelineInput:

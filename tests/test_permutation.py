@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan.data.index_shuffle import index_shuffle
+from jgan.data.permutation import index_shuffle
 
 
 def full_order(key, n: int) -> np.ndarray:

@@ -5,10 +5,11 @@ B positions from an epoch's order costs O(N log N) per step (on a 2-core CPU, tw
 permutations of MNIST's 60,000 take ~38 ms, half a DCGAN step). `index_shuffle`
 evaluates a keyed permutation at the positions asked for only, in O(B): a balanced
 Feistel network (Luby & Rackoff 1988) over the smallest even number of bits that
-holds N, with threefry (`jax.random.fold_in` then `jax.random.bits`) as the round
-function, restricted to [0, N) by cycle walking (Black & Rogaway 2002): a value that
-falls outside [0, N) is enciphered again until it falls inside, which keeps the map a
-bijection of [0, N). grain's `index_shuffle` answers the same need the same way.
+holds N, with threefry (the first word of `jax.random.fold_in(round_key, value)`) as
+the round function, restricted to [0, N) by cycle walking (Black & Rogaway 2002): a
+value that falls outside [0, N) is enciphered again until it falls inside, which keeps
+the map a bijection of [0, N). grain's `index_shuffle` answers the same need the same
+way.
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ ROUNDS = 6
 
 
 def _round_function(key: jax.Array, values: jax.Array) -> jax.Array:
-    """A pseudorandom uint32 for each uint32 in `values`, keyed by `key`."""
+    """A pseudorandom uint32 for each uint32 in `values`, keyed by `key`: the first word
+    of `fold_in(key, value)`, itself a threefry output."""
     flat = values.reshape(-1)
-    out = jax.vmap(lambda v: jax.random.bits(jax.random.fold_in(key, v), (), jnp.uint32))(flat)
+    out = jax.vmap(lambda v: jax.random.key_data(jax.random.fold_in(key, v))[0])(flat)
     return out.reshape(values.shape)
 
 
@@ -60,11 +62,18 @@ def index_shuffle(key: jax.Array, index: jax.Array, num_elements: int, *,
             left, right = right, left ^ (_round_function(round_keys[r], right) & mask)
         return (left << shift) | right
 
-    x = encipher(jnp.asarray(index).astype(jnp.uint32))
     # Cycle walking: every element of [0, N) lies on a cycle of the permutation of
     # [0, 2^bits) and reaches the next element of [0, N) on it; the expected number of
-    # steps is below 2^bits / N < 4.
+    # steps is below 2^bits / N < 4. The first encipherment runs inside the loop too
+    # (`pending` starts true), so the network is traced and compiled once.
     limit = jnp.uint32(n)
-    x = jax.lax.while_loop(lambda x: jnp.any(x >= limit),
-                           lambda x: jnp.where(x >= limit, encipher(x), x), x)
+
+    def walk(carry):
+        x, pending = carry
+        x = jnp.where(pending, encipher(x), x)
+        return x, x >= limit
+
+    x = jnp.asarray(index).astype(jnp.uint32)
+    x, _ = jax.lax.while_loop(lambda carry: jnp.any(carry[1]), walk,
+                              (x, jnp.ones(x.shape, bool)))
     return x.astype(jnp.int32 if n <= 2**31 else jnp.uint32)
