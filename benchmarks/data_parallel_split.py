@@ -60,7 +60,7 @@ def step_flops(config, num_devices: int) -> tuple[float, float, float]:
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
     from jgan.sharding import on_mesh
-    from jgan.steps import make_step
+    from jgan.core.steps import make_step
     from jgan.train import builders
 
     game = builders.build_game(config)

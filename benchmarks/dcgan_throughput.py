@@ -156,7 +156,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
 from jgan.families import adversarial_game  # noqa: E402
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from jgan.sharding import on_mesh  # noqa: E402
-from jgan.steps import make_step  # noqa: E402
+from jgan.core.steps import make_step  # noqa: E402
 
 LR, BETA1, BETA2 = 2e-4, 0.5, 0.999
 BN_EPS = 1e-5

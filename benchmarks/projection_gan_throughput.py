@@ -79,7 +79,7 @@ import optax  # noqa: E402
 
 from jgan.families.conditional import conditional_game  # noqa: E402
 from jgan.models.resnet import ResNetDiscriminator, ResNetGenerator  # noqa: E402
-from jgan.steps import make_step  # noqa: E402
+from jgan.core.steps import make_step  # noqa: E402
 
 LR, BETA1, BETA2 = 2e-4, 0.0, 0.9
 RES, CHANNELS = 32, 3

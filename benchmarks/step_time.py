@@ -46,7 +46,7 @@ def time_steps(config, *, steps: int, warmup: int, rounds: int) -> dict:
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    from jgan.steps import make_step
+    from jgan.core.steps import make_step
     from jgan.train import builders
     from jgan.train.input import build_input
 

@@ -1,25 +1,28 @@
 """jgan: adversarial generative models in JAX.
 
 The public pieces, re-exported here:
-  losses       minimax / non-saturating / Wasserstein / hinge / least-squares losses
-  penalties    WGAN-GP gradient penalty, R1, R2
-  constraints  weight clipping (optax)
-  game         Game (static) and GameState / TeamState (pytrees)
-  steps        make_step; alternating, simultaneous, extragradient, optimistic steps
+  core         the game and its update rules:
+    game         Game (static) and GameState / TeamState (pytrees)
+    steps        make_step; alternating, simultaneous, extragradient, optimistic steps
+  objectives   what the teams minimize:
+    losses       minimax / non-saturating / Wasserstein / hinge / least-squares losses
+    penalties    WGAN-GP gradient penalty, R1, R2
+    auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
+    constraints  weight clipping (optax)
   sharding     shard_examples, on_mesh: self-drawn examples split over the mesh's batch axis
   families     adversarial_game (unconditional), conditional_game (cGAN, projection),
                acgan_game, infogan_game
-  auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
   augmentations  random, differentiable style transformations (InfoGAN's augmented term)
   models       MLP, DCGAN and SNGAN ResNet networks, label conditioning
   data         2-D mixtures, TFDS and image-folder pipelines
   eval         FID, KID, IS, precision/recall, classifier metrics, Stacked MNIST, probes
   dynamics     the training-dynamics lab (docs/dynamics.md)
 """
-from jgan import augmentations, auxiliary_losses, constraints, losses, penalties, sharding
+from jgan import augmentations, sharding
+from jgan.objectives import auxiliary_losses, constraints, losses, penalties
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
-from jgan.game import Game, GameState, Networks, TeamState
-from jgan.steps import (
+from jgan.core.game import Game, GameState, Networks, TeamState
+from jgan.core.steps import (
     alternating_step,
     extragradient_step,
     make_step,

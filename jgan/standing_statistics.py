@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.families.adversarial import GENERATOR
-from jgan.game import Game, GameState
+from jgan.core.game import Game, GameState
 
 __all__ = ["standing_statistics"]
 

@@ -12,14 +12,14 @@ import numpy as np
 import optax
 import pytest
 
-from jgan import auxiliary_losses
+from jgan.objectives import auxiliary_losses
 from jgan.families import acgan_game, conditional_game, infogan_game
 from jgan.families.infogan import InfoGANCodes
 from jgan.models import (AuxiliaryClassifierDiscriminator, DCGANDiscriminator, DCGANGenerator,
                          LabelConditionedDiscriminator, LabelConditionedGenerator,
                          MLPDiscriminator, MLPGenerator, ResNetDiscriminator, ResNetGenerator)
-from jgan.step_parts import team_gradients
-from jgan.steps import make_step
+from jgan.core.step_parts import team_gradients
+from jgan.core.steps import make_step
 
 RNG = np.random.default_rng(0)
 

@@ -1,4 +1,4 @@
-"""Tests for jgan.constraints.clip_weights chained after real optax optimizers."""
+"""Tests for jgan.objectives.constraints.clip_weights chained after real optax optimizers."""
 from __future__ import annotations
 
 import chex
@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from jgan.constraints import clip_weights
+from jgan.objectives.constraints import clip_weights
 
 CLIP = 0.1
 

@@ -119,7 +119,7 @@ def test_unrolled_gradient_terms_on_the_bilinear_game(k):
     import jax
 
     from jgan.dynamics.bilinear import X
-    from jgan.unrolled import generator_gradient_terms, generator_gradients
+    from jgan.core.unrolled import generator_gradient_terms, generator_gradients
 
     x0, y0 = 0.7, -0.4
     game = bilinear_game(ETA, x0=x0, y0=y0)

@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from jgan import losses
+from jgan.objectives import losses
 from jgan.data.mixtures import ring
 from jgan.dynamics.saturation import (
     generator_gradient_norms,

@@ -1,4 +1,4 @@
-"""Tests for jgan.losses: values, gradients, fixed points and stability.
+"""Tests for jgan.objectives.losses: values, gradients, fixed points and stability.
 
 Expected values are computed independently in numpy float64 from the formulas of the
 papers (log D, log(1 - D), hinge, squares), never through jgan itself.
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import losses
+from jgan.objectives import losses
 
 RTOL, ATOL = 1e-6, 1e-6
 

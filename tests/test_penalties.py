@@ -1,4 +1,4 @@
-"""Tests for jgan.penalties on critics whose input gradients are known in closed form."""
+"""Tests for jgan.objectives.penalties on critics whose input gradients are known in closed form."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import penalties
+from jgan.objectives import penalties
 
 
 def _linear_critic(w):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from jgan import game as game_module
+from jgan.core import game as game_module
 from jgan.sharding import on_mesh, shard_examples
-from jgan.steps import make_step
+from jgan.core.steps import make_step
 from jgan.train import builders, trainer
 
 

@@ -1,4 +1,4 @@
-"""Tests for the shared step functions (jgan.steps) on games built by jgan.families.
+"""Tests for the shared step functions (jgan.core.steps) on games built by jgan.families.
 
 Most checks use a game whose updates are known in closed form: a generator that is a
 single point theta (it ignores z, so no randomness enters its loss), a linear critic
@@ -18,7 +18,7 @@ import optax
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from jgan import steps
+from jgan.core import steps
 from jgan.families.adversarial import adversarial_game
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator

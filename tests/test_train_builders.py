@@ -225,7 +225,7 @@ def test_infogan_networks_have_the_papers_dense_layers():
 
 def test_infogan_config_reaches_the_information_term_in_ds_loss():
     from experiments.configs import conditional
-    from jgan.step_parts import team_gradients
+    from jgan.core.step_parts import team_gradients
 
     config = conditional.get_config("infogan,mnist,runlocal")
     config.game.info_weight = 0.5

@@ -1,6 +1,6 @@
 """Tests for the update rules beyond alternating/simultaneous and the shared options:
-extragradient (jgan.extragradient), optimistic (jgan.steps.optimistic_step), Unrolled GAN
-(jgan.unrolled), PacGAN packing (jgan.models.packing) and their config keys.
+extragradient (jgan.core.extragradient), optimistic (jgan.core.steps.optimistic_step), Unrolled GAN
+(jgan.core.unrolled), PacGAN packing (jgan.models.packing) and their config keys.
 
 The references are written out here: the point game of tests/test_steps.py (G(z) = theta,
 a linear critic, losses in closed form) updated by hand with jax.grad and explicit
@@ -19,12 +19,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from experiments.configs import mixture
-from jgan import steps
+from jgan.core import steps
 from jgan.families.adversarial import adversarial_game
 from jgan.models.mlp import MLPDiscriminator
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 from jgan.train import builders
-from jgan.unrolled import unrolled_discriminator
+from jgan.core.unrolled import unrolled_discriminator
 from tests.test_steps import (
     B0,
     LR_D,

@@ -70,7 +70,7 @@ def main(argv=None):
         ax.set(title=f"{TITLES[rule]}\n|w| {dist[0]:.2f} -> {dist[-1]:.3g}", xlabel="x",
                ylabel="y", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     axes[0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"min_x max_y xy, SGD step {eta}, {steps} steps (jgan.steps.make_step)")
+    fig.suptitle(f"min_x max_y xy, SGD step {eta}, {steps} steps (jgan.core.steps.make_step)")
     print(f"wrote {save_figure(fig, args.out)}")
 
 

@@ -6,7 +6,7 @@ Trains the grid's non-saturating cell (lab recipe; `--d_lr` sets the discriminat
 learning rate, which the unroll also uses) and, at the steps in `--at`, splits the
 unrolled generator gradient for each k in `--ks` into its direct part (the plain
 gradient against the look-ahead discriminator) and its second-order part (through D's
-k Adam updates), `jgan.unrolled.generator_gradient_terms`, on the next training batch.
+k Adam updates), `jgan.core.unrolled.generator_gradient_terms`, on the next training batch.
 Prints the global norms and the ratio second-order / direct. Section 6 of
 docs/dynamics.md reads the table.
 """
@@ -19,9 +19,9 @@ import jax.numpy as jnp
 
 from experiments.dynamics.mode_collapse import RECIPES, cell_config
 from jgan.data.mixtures import mixture_of
-from jgan.steps import make_step
+from jgan.core.steps import make_step
 from jgan.train import builders
-from jgan.unrolled import generator_gradient_terms
+from jgan.core.unrolled import generator_gradient_terms
 
 
 def _norm(tree) -> float:

@@ -4,7 +4,7 @@ Its only Nash equilibrium is (0, 0), and the game's vector field (d/dx, -d/dy) o
 x * y, (y, -x), is a pure rotation: it is the smallest game on which gradient methods
 for games differ. Here x is the generator team (loss x y) and y the discriminator team
 (loss -x y), each a single scalar parameter, so the trajectories below come from
-`jgan.steps.make_step` itself, not from a copy of its formulas. With plain SGD of step
+`jgan.core.steps.make_step` itself, not from a copy of its formulas. With plain SGD of step
 eta, w = x + i y moves as (Gidel et al. 2019; Daskalakis et al. 2018):
 
   simultaneous   w' = (1 + i eta) w                 |w| grows by sqrt(1 + eta^2)
@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgan.game import Game, GameState
-from jgan.steps import make_step
+from jgan.core.game import Game, GameState
+from jgan.core.steps import make_step
 
 X, Y = "x", "y"
 BILINEAR_RULES = ("simultaneous", "alternating", "extragradient", "optimistic")
@@ -76,14 +76,14 @@ def _point(state: GameState) -> jax.Array:
 
 def bilinear_trajectory(update_rule: str, *, learning_rate: float, num_steps: int,
                         x0: float = 1.0, y0: float = 1.0, unroll_steps: int = 0) -> jax.Array:
-    """(x_t, y_t) for t = 0..num_steps under `update_rule` of `jgan.steps.make_step`.
+    """(x_t, y_t) for t = 0..num_steps under `update_rule` of `jgan.core.steps.make_step`.
 
     Args:
       update_rule: one of `BILINEAR_RULES`.
       learning_rate: eta.
       num_steps: steps to take (all in one jitted `lax.scan`).
       x0, y0: the starting point.
-      unroll_steps: Unrolled-GAN look-ahead of the x team (`jgan.unrolled`).
+      unroll_steps: Unrolled-GAN look-ahead of the x team (`jgan.core.unrolled`).
     Returns:
       `[num_steps + 1, 2]` float32: row t is (x_t, y_t).
     """

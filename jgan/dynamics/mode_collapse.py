@@ -5,7 +5,7 @@ generator's loss need not fall while its samples improve, that a stable run keep
 discriminator's accuracy away from 100 %, and which games cover the 25-grid's modes
 over seeds. `train_seeds` trains one experiment config (`experiments/configs/mixture.py`)
 for several seeds in a single jitted `lax.scan` over `jax.vmap`ped steps of the shared
-machinery (`jgan.steps.make_step`), and measures the PacGAN protocol
+machinery (`jgan.core.steps.make_step`), and measures the PacGAN protocol
 (`jgan.eval.modes`) every `eval_every` steps.
 
 Seed s here is the run `experiments.main` trains with `--config.seed=s`: the same
@@ -26,7 +26,7 @@ import numpy as np
 from jgan.data.mixtures import mixture_of
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.families.adversarial import GENERATOR
-from jgan.steps import make_step
+from jgan.core.steps import make_step
 from jgan.train import builders
 
 

@@ -11,7 +11,7 @@ and the value there is (their Theorem 1) V(D*, G) = 2 JSD(p_data || p_g) - log 4
 Here the generator is a `MixtureGenerator`: a Gaussian mixture written as a map of
 noise, so its density is known, whose parameters a zero optimizer
 (`optax.set_to_zero()`) keeps fixed. The discriminator is an MLP trained by
-`jgan.steps.make_step` on the game of `jgan.families.adversarial.adversarial_game`, and
+`jgan.core.steps.make_step` on the game of `jgan.families.adversarial.adversarial_game`, and
 its learned D is compared on a quadrature grid with the closed form.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ from scipy.spatial.distance import jensenshannon
 
 from jgan.data.mixtures import Mixture
 from jgan.families.adversarial import DISCRIMINATOR, adversarial_game
-from jgan.game import Game, GameState
+from jgan.core.game import Game, GameState
 from jgan.models.mlp import MLPDiscriminator
-from jgan.steps import make_step
+from jgan.core.steps import make_step
 
 DATA_KEY = "x"
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgan import losses
+from jgan.objectives import losses
 from jgan.data.mixtures import Mixture
 from jgan.families.adversarial import (
     DISCRIMINATOR,
@@ -31,9 +31,9 @@ from jgan.families.adversarial import (
     adversarial_game,
     sample_latent,
 )
-from jgan.game import Game, GameState
+from jgan.core.game import Game, GameState
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
-from jgan.steps import make_step
+from jgan.core.steps import make_step
 
 DATA_KEY = "x"
 

@@ -1,4 +1,4 @@
-"""Model families: each builds a `jgan.game.Game` from its losses and networks."""
+"""Model families: each builds a `jgan.core.game.Game` from its losses and networks."""
 from jgan.families.acgan import acgan_game
 from jgan.families.adversarial import adversarial_game, discriminator_metrics, sample_latent
 from jgan.families.conditional import conditional_game, sample_labels

@@ -1,8 +1,8 @@
 """ACGAN (Odena, Olah and Shlens 2017): the discriminator also classifies.
 
 G(z, c) draws an image of class c; D(x) returns a source logit (real or fake) and class
-logits. D maximizes L_S + L_C and G maximizes L_C - L_S (`jgan.auxiliary_losses`), on the
-shared step machinery of `jgan.steps`.
+logits. D maximizes L_S + L_C and G maximizes L_C - L_S (`jgan.objectives.auxiliary_losses`), on the
+shared step machinery of `jgan.core.steps`.
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan import auxiliary_losses, losses
+from jgan.objectives import auxiliary_losses, losses
 from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, sample_latent
 from jgan.families.conditional import labeled_batch, sample_labels
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.game import Game, Networks
+from jgan.core.game import Game, Networks
 
 
 def _class_accuracy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -44,14 +44,14 @@ def acgan_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: in
       latent_dim: size of z ~ N(0, I).
       num_classes: K.
       generator_optimizer, discriminator_optimizer: optax transformations.
-      loss_type: one of `jgan.losses.LOSS_TYPES`, for the source part.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`, for the source part.
       class_loss_weight: weight of L_C in both players' losses.
       fake_class_loss: whether D's class loss includes generated images (the paper: yes).
       gradient_penalty_weight, r1_gamma, r2_gamma: see `penalty_terms.PenaltySettings`.
       ema_decay: decay of the generator's EMA weights, or None.
       data_key, label_key: keys of the real data and labels in a batch.
     Returns:
-      The game, ready for `jgan.steps.make_step`.
+      The game, ready for `jgan.core.steps.make_step`.
     """
     losses.check_loss_type(loss_type)
     if num_classes < 2:

@@ -2,7 +2,7 @@
 
 One family covers the minimax, non-saturating, Wasserstein, hinge and least-squares
 games, with optional gradient penalties (WGAN-GP, R1, R2) and PacGAN packing: it is a
-pair of loss functions for the shared step machinery in `jgan.steps`.
+pair of loss functions for the shared step machinery in `jgan.core.steps`.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan import losses
+from jgan.objectives import losses
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.game import Game, Metrics, Networks
+from jgan.core.game import Game, Metrics, Networks
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 
 GENERATOR = "generator"
@@ -71,7 +71,7 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
       generator: module `z [B, latent_dim] -> x [B, ...]`, networks named "generator".
       discriminator: module `x [B, ...] -> logits [B]`, named "discriminator".
       latent_dim: size of z ~ N(0, I).
-      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`.
       generator_optimizer, discriminator_optimizer: optax transformations.
       gradient_penalty_weight: lambda of WGAN-GP (10 in the paper); 0 disables.
       gradient_penalty_one_sided, gradient_penalty_target: see `penalties.gradient_penalty`.
@@ -82,7 +82,7 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
         still named "discriminator", becomes `PackedDiscriminator(discriminator, m)`, and
         every batch the losses see must hold a multiple of m examples.
     Returns:
-      The game, ready for `jgan.steps.make_step`.
+      The game, ready for `jgan.core.steps.make_step`.
     """
     losses.check_loss_type(loss_type)
     if pack < 1:
@@ -110,7 +110,7 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
         real = real_data(batch)
         z_rng, gp_rng = jax.random.split(rng)
         # No stop_gradient on the fakes: the step rules differentiate this loss with
-        # respect to D's params only, and the unrolled generator loss (jgan.unrolled)
+        # respect to D's params only, and the unrolled generator loss (jgan.core.unrolled)
         # needs the gradient of D's update with respect to G's params through them.
         fake = nets(GENERATOR, sample_latent(z_rng, real.shape[0], latent_dim))
         real_logits = nets(DISCRIMINATOR, real)

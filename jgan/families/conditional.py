@@ -2,7 +2,7 @@
 discriminator, Miyato & Koyama 2018): G(z, y) draws an example of class y, D(x, y)
 judges whether x is a real example of class y.
 
-The losses are the unconditional game's (`jgan.losses`, any `loss_type`) with the
+The losses are the unconditional game's (`jgan.objectives.losses`, any `loss_type`) with the
 label passed to both networks; how a network uses the label (concatenated one-hot
 inputs, conditional batch norm, a projection term) is the network's business
 (`jgan.models.conditioning`, `jgan.models.resnet`).
@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan import losses
+from jgan.objectives import losses
 from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, sample_latent
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.game import Game, Networks
+from jgan.core.game import Game, Networks
 
 FAKE_LABELS = ("uniform", "real")
 
@@ -59,7 +59,7 @@ def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
       discriminator: module `(x [B, ...], y [B] int32) -> logits [B]`.
       latent_dim: size of z ~ N(0, I).
       num_classes: labels are in `[0, num_classes)`.
-      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`.
       generator_optimizer, discriminator_optimizer: optax transformations.
       fake_labels: "uniform": y_f drawn uniformly (Miyato & Koyama 2018); "real": y_f =
         y_r, so every real example has a generated counterpart of its class (the
@@ -69,7 +69,7 @@ def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
       ema_decay: decay of the generator's EMA weights, or None.
       data_key, label_key: keys of the real data and labels in a batch.
     Returns:
-      The game, ready for `jgan.steps.make_step`.
+      The game, ready for `jgan.core.steps.make_step`.
     """
     losses.check_loss_type(loss_type)
     if num_classes < 1:

@@ -5,7 +5,7 @@ Uniform(-1, 1), as InfoGAN's released code draws it), categorical
 codes c_i ~ Uniform{0..K_i - 1} and continuous codes c_cont ~ Uniform(-1, 1)^k. An
 auxiliary network Q reads the discriminator's trunk features of G's output and predicts
 the codes; both players' losses add lambda times the codes' negative log-likelihood
-under Q (`jgan.auxiliary_losses.infogan_information_loss`, the bound L_I of eq. 4).
+under Q (`jgan.objectives.auxiliary_losses.infogan_information_loss`, the bound L_I of eq. 4).
 
 Teams: Q's head (network "q_head") is on the generator's team by default, the paper's
 min over G and Q of V - lambda L_I, updated with G by the information loss; the trunk it
@@ -32,11 +32,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan import auxiliary_losses, losses
+from jgan.objectives import auxiliary_losses, losses
 from jgan.augmentations import StyleAugmentation
 from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.game import Game, Networks
+from jgan.core.game import Game, Networks
 
 Q_HEAD = "q_head"
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
@@ -173,7 +173,7 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
       codes: the latent code layout.
       generator_optimizer: optax transformation of G and Q's head together.
       discriminator_optimizer: optax transformation of D.
-      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`.
       info_weight: lambda (1 for categorical codes in the paper).
       info_start_step, info_ramp_steps: lambda at step t (`GameState.step`) is
         info_weight * clip((t - start + 1) / ramp, 0, 1), or, with ramp 0, 0 before

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import jax
 
-from jgan import penalties
-from jgan.game import Metrics
+from jgan.objectives import penalties
+from jgan.core.game import Metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ def add_penalties(loss: jax.Array, metrics: Metrics, *, critic: Callable[[jax.Ar
     """`loss` plus the enabled penalties of `critic`, and their values in `metrics`.
 
     loss + lambda * GP(interpolates of real and fake) + gamma_1 / 2 * R1(real)
-         + gamma_2 / 2 * R2(fake), with `jgan.penalties`' definitions.
+         + gamma_2 / 2 * R2(fake), with `jgan.objectives.penalties`' definitions.
 
     Args:
       loss: scalar discriminator loss.

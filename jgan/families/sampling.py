@@ -16,7 +16,7 @@ import numpy as np
 
 from jgan.families.adversarial import GENERATOR
 from jgan.families.infogan import InfoGANCodes
-from jgan.game import Networks
+from jgan.core.game import Networks
 
 CONDITIONAL_FAMILIES = ("conditional", "acgan")
 FAMILIES = ("gan",) + CONDITIONAL_FAMILIES + ("infogan",)

@@ -11,19 +11,19 @@ import jax
 import ml_collections
 import optax
 
-from jgan import constraints, losses
+from jgan.objectives import constraints, losses
 from jgan.augmentations import StyleAugmentation
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
 from jgan.families.infogan import NOISE_DISTRIBUTIONS, Q_TEAMS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
-from jgan.game import Game
+from jgan.core.game import Game
 from jgan.models import resnet
 from jgan.models.conditioning import (AuxiliaryClassifierDiscriminator,
                                       LabelConditionedDiscriminator, LabelConditionedGenerator)
 from jgan.models.dcgan import SUPPORTED_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.standing_statistics import standing_statistics
-from jgan.steps import UPDATE_RULES
+from jgan.core.steps import UPDATE_RULES
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
 DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")

@@ -1,6 +1,6 @@
 """The pieces every update rule of the two-team game is built from.
 
-A rule (`jgan.steps`, `jgan.update_rules`) takes gradients of one team at a state
+A rule (`jgan.core.steps`, `jgan.update_rules`) takes gradients of one team at a state
 (`team_gradients`), turns them into new parameters with the team's optimizer
 (`apply_team_update`) and closes the step (`finish_step`: EMA, step count, metrics).
 Inside `shard_map`/`pmap`, `axis_name` averages gradients and metrics over devices.
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.game import Game, GameState, Metrics, PyTree, TeamState
+from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 
 TEAMS = ("generator", "discriminator")
 
@@ -41,7 +41,7 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
       axis_name: mapped axis to average the loss and gradients over, or None.
       look_ahead: maps the state, whose `team` params are the variables being
         differentiated, to the state the loss is evaluated at (the unrolled GAN's
-        look-ahead discriminator, `jgan.unrolled`); None evaluates at `state` itself.
+        look-ahead discriminator, `jgan.core.unrolled`); None evaluates at `state` itself.
     Returns:
       `(loss, grads, collections, metrics)`: scalar loss, gradients shaped like the
       team's params, the team's collections after the loss's forward passes in training

@@ -10,14 +10,14 @@ optimizers). The update rules (`make_step`'s `update_rule`):
 * `optimistic`: simultaneous updates with optimistic optimizers (Daskalakis et al.
   2018), `optimistic_step`.
 * `extragradient`: gradients at an extrapolated point applied to the current one
-  (Gidel et al. 2019), `jgan.extragradient.extragradient_step`.
+  (Gidel et al. 2019), `jgan.core.extragradient.extragradient_step`.
 
 Separate learning rates per team (TTUR, Heusel et al. 2017) need nothing here: each
 team has its own optimizer (`Game.generator_optimizer`, `Game.discriminator_optimizer`;
 in configs `optimizer.generator.learning_rate` and `optimizer.discriminator.learning_rate`).
 
 `unroll_steps=k` (every rule) takes the generator's loss through k differentiable
-discriminator updates (Unrolled GAN, Metz et al. 2017; `jgan.unrolled`).
+discriminator updates (Unrolled GAN, Metz et al. 2017; `jgan.core.unrolled`).
 
 All rules are pure and jit-compatible. Under `jax.jit` with the batch sharded over a
 device mesh they are data parallel as they stand (batch statistics span the global
@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.extragradient import extragradient_step
-from jgan.game import Game, GameState, Metrics, PyTree, TeamState
-from jgan.step_parts import (
+from jgan.core.extragradient import extragradient_step
+from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
+from jgan.core.step_parts import (
     apply_team_update,
     finish_step,
     split_discriminator_batches,
@@ -43,7 +43,7 @@ from jgan.step_parts import (
     team_gradients,
     team_metrics,
 )
-from jgan.unrolled import generator_gradients
+from jgan.core.unrolled import generator_gradients
 
 __all__ = ["UPDATE_RULES", "StepFn", "alternating_step", "extragradient_step",
            "has_optimistic_optimizer", "make_step", "optimistic_step", "simultaneous_step",
@@ -65,7 +65,7 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game, d_steps: in
       game: the static game.
       d_steps: discriminator updates per step (5 for WGAN-GP).
       unroll_steps: the generator's loss is taken against the updated discriminator
-        unrolled this many more differentiable updates (`jgan.unrolled`); 0: plain.
+        unrolled this many more differentiable updates (`jgan.core.unrolled`); 0: plain.
       axis_name: mapped axis to average gradients and metrics over, inside
         `shard_map`/`pmap`; None under plain `jit`.
     Returns:
@@ -112,7 +112,7 @@ def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_ste
       batch: pytree of arrays with leading axis B, seen by both losses.
       game: the static game.
       unroll_steps: the generator's loss is taken against the old discriminator
-        unrolled this many differentiable updates (`jgan.unrolled`); 0: plain.
+        unrolled this many differentiable updates (`jgan.core.unrolled`); 0: plain.
       axis_name: mapped axis for `shard_map`/`pmap`, as in `alternating_step`.
     Returns:
       `(new_state, metrics)`.

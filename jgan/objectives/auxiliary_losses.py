@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jgan import losses
+from jgan.objectives import losses
 
 _HALF_LOG_2PI = 0.5 * float(jnp.log(2.0 * jnp.pi))
 
@@ -48,7 +48,7 @@ def acgan_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array,
 
     With `loss_type="minimax"` the source part is -L_S, the binary cross-entropy of real
     against fake, exactly as the paper; other loss types swap in their discriminator
-    loss (`jgan.losses.discriminator_loss`). The class part is
+    loss (`jgan.objectives.losses.discriminator_loss`). The class part is
     CE(real_class_logits, y_real) + CE(fake_class_logits, y_fake), the second term
     dropped when `fake_class_loss=False` (a common variant that keeps D's classifier
     from learning the generator's mistakes).
@@ -57,7 +57,7 @@ def acgan_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array,
       real_logits, fake_logits: `[B]` source logits on real data and on G(z, y_fake).
       real_class_logits, fake_class_logits: `[B, K]` class logits on the same.
       real_labels, fake_labels: `[B]` ints, the data's labels and those G was asked for.
-      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`.
       class_weight: w, the weight of L_C.
       fake_class_loss: whether D's class loss includes the fakes.
     Returns:
@@ -78,14 +78,14 @@ def acgan_generator_loss(*, fake_logits: jax.Array, fake_class_logits: jax.Array
 
     L_S's real term and L_C's real term do not depend on G, so G minimizes
     E[log(1 - D(G(z, c)))] + w CE(fake_class_logits, c) with `loss_type="minimax"`
-    (the paper), or `jgan.losses.generator_loss(loss_type)` in place of the first term
+    (the paper), or `jgan.objectives.losses.generator_loss(loss_type)` in place of the first term
     (non-saturating: -E[log D(G(z, c))]).
 
     Args:
       fake_logits: `[B]` source logits on G(z, c).
       fake_class_logits: `[B, K]` class logits on G(z, c).
       fake_labels: `[B]` the classes c G was asked for.
-      loss_type: one of `jgan.losses.LOSS_TYPES`.
+      loss_type: one of `jgan.objectives.losses.LOSS_TYPES`.
       class_weight: w.
     Returns:
       Scalar loss.

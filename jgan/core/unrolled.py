@@ -33,8 +33,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jgan.game import Game, GameState, PyTree, TeamState
-from jgan.step_parts import apply_team_update, team_gradients
+from jgan.core.game import Game, GameState, PyTree, TeamState
+from jgan.core.step_parts import apply_team_update, team_gradients
 
 
 def unrolled_discriminator(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
@@ -76,7 +76,7 @@ def generator_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Ar
     and the generator's loss uses `rng`, as it does without unrolling.
 
     Args:
-      game, state, batch, rng, axis_name: as for `jgan.step_parts.team_gradients`.
+      game, state, batch, rng, axis_name: as for `jgan.core.step_parts.team_gradients`.
       unroll_steps: k >= 0.
     Returns:
       `(loss, grads, collections, metrics)` of the generator team.

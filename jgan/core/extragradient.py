@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import jax
 
-from jgan.game import Game, GameState, Metrics, PyTree
-from jgan.step_parts import (
+from jgan.core.game import Game, GameState, Metrics, PyTree
+from jgan.core.step_parts import (
     apply_team_update,
     finish_step,
     step_rng,
     team_gradients,
     team_metrics,
 )
-from jgan.unrolled import generator_gradients
+from jgan.core.unrolled import generator_gradients
 
 
 def extragradient_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps: int = 0,
@@ -48,7 +48,7 @@ def extragradient_step(state: GameState, batch: PyTree, *, game: Game, unroll_st
       batch: pytree of arrays with leading axis B, seen by every loss.
       game: the static game.
       unroll_steps: the generator's losses go through this many differentiable
-        discriminator updates (`jgan.unrolled`); 0: plain.
+        discriminator updates (`jgan.core.unrolled`); 0: plain.
       axis_name: mapped axis for `shard_map`/`pmap`, None under `jit`.
     Returns:
       `(new_state, metrics)`.

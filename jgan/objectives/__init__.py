@@ -1,0 +1,8 @@
+"""What the teams minimize.
+
+  losses            adversarial losses from logits: minimax, non-saturating, Wasserstein,
+                    hinge, least squares (keyword-only, `loss_type` dispatch)
+  penalties         gradient penalties: WGAN-GP (two- and one-sided), R1, R2
+  auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
+  constraints       weight clipping, as an optax transformation
+"""
