@@ -60,15 +60,13 @@ def step_flops(config, num_devices: int) -> tuple[float, float, float]:
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
     from jgan.sharding import on_mesh
-    from jgan.core.steps import make_step
     from jgan.train import builders
 
     game = builders.build_game(config)
     d_steps = config.game.d_steps
     batch = random_batch(config, 64 * d_steps)
     state = game.init(jax.random.key(0), batch)
-    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=d_steps,
-                        unroll_steps=config.game.unroll_steps)
+    step_fn = builders.build_step(config, game)
     flops = lambda lowered: lowered.compile().cost_analysis()["flops"]
     one = flops(jax.jit(step_fn).lower(state, batch))
     mesh = Mesh(np.array(jax.devices()[:num_devices]), ("data",))

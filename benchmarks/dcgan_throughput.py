@@ -213,8 +213,8 @@ class JganRunner:
         lower = step.lower if mesh is None else on_mesh(mesh, step.lower)
         self.steps_per_call = args.steps_per_call
         self.num_devices = args.host_devices
-        self.g_params = count(self.state.generator.params)
-        self.d_params = count(self.state.discriminator.params)
+        self.g_params = count(self.state.teams["generator"].params)
+        self.d_params = count(self.state.teams["discriminator"].params)
         # Compile time, ahead of time: trace + lower to StableHLO, then XLA's compile.
         # jit's cache then holds the executable, so the first call below only runs.
         t0 = time.perf_counter()

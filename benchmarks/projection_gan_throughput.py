@@ -110,8 +110,8 @@ class JganRunner:
         self.batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels)}
         self.state = game.init(jax.random.key(args.seed), self.batch)
         self.step = jax.jit(make_step(game), donate_argnums=0)
-        self.g_params = count(self.state.generator.params)
-        self.d_params = count(self.state.discriminator.params)
+        self.g_params = count(self.state.teams["generator"].params)
+        self.d_params = count(self.state.teams["discriminator"].params)
         t0 = time.perf_counter()
         lowered = self.step.lower(self.state, self.batch)
         t1 = time.perf_counter()

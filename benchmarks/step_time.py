@@ -46,7 +46,6 @@ def time_steps(config, *, steps: int, warmup: int, rounds: int) -> dict:
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    from jgan.core.steps import make_step
     from jgan.train import builders
     from jgan.train.input import build_input
 
@@ -59,9 +58,7 @@ def time_steps(config, *, steps: int, warmup: int, rounds: int) -> dict:
              for k, v in jax.device_get(example).items()}
     game = builders.build_game(config)
     state = jax.jit(game.init)(jax.random.PRNGKey(config.seed), batch)
-    step = jax.jit(make_step(game, update_rule=config.game.update_rule,
-                             d_steps=config.game.d_steps, unroll_steps=config.game.unroll_steps),
-                   donate_argnums=0)
+    step = jax.jit(builders.build_step(config, game), donate_argnums=0)
     start = time.perf_counter()
     step = step.lower(state, batch).compile()
     compile_s = time.perf_counter() - start

@@ -35,12 +35,11 @@ def _batch_statistics(game: Game, state: GameState, sampler, rng: jax.Array, *,
     network from r = 0 and from r = 1 gives (1 - m) b and m + (1 - m) b, so
     b = r'_0 / (1 - (r'_1 - r'_0)) whatever m is.
     """
-    collections = state.generator.collections[network]
+    collections = state.teams[game.team_of(network)].collections[network]
     outputs = []
     for start in (0.0, 1.0):
         stats = jax.tree.map(lambda v: jnp.full_like(v, start), collections[BATCH_STATS])
-        probe = state.replace(generator=state.generator.replace(collections={
-            **state.generator.collections, network: {**collections, BATCH_STATS: stats}}))
+        probe = _with_batch_stats(game, state, network, stats)
         nets = game.bind(probe, train=True, rng=rng, use_ema=use_ema)
         sampler.generate(nets, sampler.random(rng, batch_size))
         outputs.append(nets.updated_collections([network])[network][BATCH_STATS])
@@ -63,15 +62,15 @@ def standing_statistics(game: Game, state: GameState, sampler, rng: jax.Array, *
         training batch size).
       use_ema: compute them for the EMA weights (as sampling uses them) rather than the
         live ones.
-      network: the generator team's network to recompute.
+      network: the network to recompute (in whichever team updates it).
     Returns:
-      The state, with `generator.collections[network]["batch_stats"]` replaced; the
+      The state, with the network's `collections[network]["batch_stats"]` replaced; the
       state itself if the network keeps no batch statistics.
     """
     if num_batches < 1 or batch_size < 2:
         raise ValueError(f"standing statistics need num_batches >= 1 and batch_size >= 2, got "
                          f"{num_batches} and {batch_size}.")
-    collections = state.generator.collections.get(network, {})
+    collections = state.teams[game.team_of(network)].collections.get(network, {})
     if BATCH_STATS not in collections:
         return state
 
@@ -83,5 +82,11 @@ def standing_statistics(game: Game, state: GameState, sampler, rng: jax.Array, *
     zeros = jax.tree.map(jnp.zeros_like, collections[BATCH_STATS])
     total, _ = jax.lax.scan(accumulate, zeros, jnp.arange(num_batches))
     standing = jax.tree.map(lambda t: t / num_batches, total)
-    return state.replace(generator=state.generator.replace(collections={
-        **state.generator.collections, network: {**collections, BATCH_STATS: standing}}))
+    return _with_batch_stats(game, state, network, standing)
+
+
+def _with_batch_stats(game: Game, state: GameState, network: str, stats) -> GameState:
+    team = game.team_of(network)
+    collections = state.teams[team].collections
+    return state.replace_team(team, state.teams[team].replace(collections={
+        **collections, network: {**collections[network], BATCH_STATS: stats}}))

@@ -71,7 +71,7 @@ def test_acgan_config_reaches_the_fake_class_loss():
         game = builders.build_game(config)
         state = game.init(jax.random.PRNGKey(0), b)
         nets = game.bind(state, train=False, rng=jax.random.PRNGKey(1))
-        losses[flag], metrics = game.discriminator_loss(nets, b, jax.random.PRNGKey(2))
+        losses[flag], metrics = game.teams["discriminator"].loss(nets, b, jax.random.PRNGKey(2))
     # The same networks and fakes: dropping the fakes' class term lowers D's loss by it.
     assert float(losses[True]) > float(losses[False])
 
@@ -128,9 +128,8 @@ def test_labels_reach_both_networks(make_game):
     # no effect yet): move all parameters off their initialization first.
     noise = lambda p: jax.tree.map(lambda a: a + 0.1 * jax.random.normal(
         jax.random.PRNGKey(a.size), a.shape), p)
-    state = state.replace(generator=state.generator.replace(params=noise(state.generator.params)),
-                          discriminator=state.discriminator.replace(
-                              params=noise(state.discriminator.params)))
+    state = state.replace(teams={name: team.replace(params=noise(team.params))
+                                 for name, team in state.teams.items()})
     nets = game.bind(state, train=False, rng=jax.random.PRNGKey(1))
     z = jax.random.normal(jax.random.PRNGKey(2), (4, 16))
     y, other = jnp.array([0, 1, 2, 3]), jnp.array([5, 6, 7, 8])
@@ -143,7 +142,7 @@ def test_conditional_discriminator_loss_uses_the_real_labels():
     game = cgan_dcgan()
     b = batch()
     state = game.init(jax.random.PRNGKey(0), b)
-    loss = jax.jit(lambda s, b: game.discriminator_loss(
+    loss = jax.jit(lambda s, b: game.teams["discriminator"].loss(
         game.bind(s, train=True, rng=jax.random.PRNGKey(3)), b, jax.random.PRNGKey(3))[0])
     wrong = {**b, "label": (b["label"] + 1) % 10}
     assert not np.isclose(loss(state, b), loss(state, wrong))
@@ -175,7 +174,7 @@ def test_infogan_generator_loss_is_gan_loss_plus_weighted_code_nll():
     state = game.init(jax.random.PRNGKey(0), b)
     rng = jax.random.PRNGKey(5)
     nets = game.bind(state, train=False, rng=rng)
-    loss, _ = game.generator_loss(nets, b, rng)
+    loss, _ = game.teams["generator"].loss(nets, b, rng)
     # Independently: the same codes, G's image, D's logit and Q's posterior.
     c = codes.sample(rng, 8)
     x = nets("generator", codes.generator_input(c))
@@ -208,7 +207,7 @@ def test_infogan_information_term_follows_its_start_step_and_ramp():
         traces.append(g)
         out = {}
         for team in ("generator", "discriminator"):
-            loss, grads, _, _ = team_gradients(g, state, b, jax.random.PRNGKey(1), team=team,
+            loss, grads, _, _, _ = team_gradients(g, state, b, jax.random.PRNGKey(1), team=team,
                                                axis_name=None)
             out[team] = (loss, grads)
         return out
@@ -247,7 +246,7 @@ def test_infogan_augmented_term_is_the_categorical_nll_on_transformed_samples():
                     for i in range(2))
 
     nets = game.bind(state, train=False, rng=rng)
-    loss, metrics = jax.jit(lambda s: game.generator_loss(game.bind(s, train=False, rng=rng),
+    loss, metrics = jax.jit(lambda s: game.teams["generator"].loss(game.bind(s, train=False, rng=rng),
                                                           b, rng))(state)
     fake_rng, augment_rng = jax.random.split(rng)
     c = codes.sample(fake_rng, 8)
@@ -265,7 +264,7 @@ def test_infogan_augmented_term_is_the_categorical_nll_on_transformed_samples():
 
     # D's loss in training mode: its batch statistics are those of the real and fake passes.
     train_nets = game.bind(state, train=True, rng=rng)
-    game.discriminator_loss(train_nets, b, rng)
+    game.teams["discriminator"].loss(train_nets, b, rng)
     got_stats = train_nets.updated_collections(["discriminator"])["discriminator"]
     reference = game.bind(state, train=True, rng=rng)
     fake_rng = jax.random.split(rng, 3)[0]
@@ -328,9 +327,9 @@ def test_shared_steps_train_every_family(make_game):
     assert len(traces) == 1
     assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
     for team in ("generator", "discriminator"):
-        for name in getattr(state, team).params:
-            before = jax.tree.leaves(getattr(state, team).params[name])
-            after = jax.tree.leaves(getattr(new, team).params[name])
+        for name in state.teams[team].params:
+            before = jax.tree.leaves(state.teams[team].params[name])
+            after = jax.tree.leaves(new.teams[team].params[name])
             assert any(not np.allclose(a, b) for a, b in zip(before, after)), (team, name)
 
 
@@ -338,14 +337,14 @@ def test_infogan_discriminator_step_leaves_q_head_alone():
     game = infogan()
     b = batch()
     state = game.init(jax.random.PRNGKey(0), b)
-    _, grads, _, _ = jax.jit(lambda s: team_gradients(
+    _, grads, _, _, _ = jax.jit(lambda s: team_gradients(
         game, s, b, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
     assert set(grads) == {"discriminator"}
     # The information term reaches D's trunk: its gradient differs without it.
     no_info = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
                            codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),
                            discriminator_optimizer=opt(), info_in_discriminator=False)
-    _, grads_b, _, _ = jax.jit(lambda s: team_gradients(
+    _, grads_b, _, _, _ = jax.jit(lambda s: team_gradients(
         no_info, s, b, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
     conv0 = lambda g: g["discriminator"]["conv0"]["kernel"]
     assert not np.allclose(conv0(grads), conv0(grads_b))
@@ -364,10 +363,10 @@ def test_infogan_q_head_on_the_discriminators_team_trains_with_ds_information_te
     for w in (0.5, 1.0):
         g = game(w)
         state = g.init(jax.random.PRNGKey(0), b)
-        assert set(state.discriminator.params) == {"discriminator", "q_head"}
-        assert set(state.generator.params) == {"generator"}
+        assert set(state.teams["discriminator"].params) == {"discriminator", "q_head"}
+        assert set(state.teams["generator"].params) == {"generator"}
         for team in ("discriminator", "generator"):
-            _, grads[w, team], _, _ = jax.jit(lambda s: team_gradients(
+            _, grads[w, team], _, _, _ = jax.jit(lambda s: team_gradients(
                 g, s, b, jax.random.PRNGKey(1), team=team, axis_name=None))(state)
     assert set(grads[1.0, "generator"]) == {"generator"}
     # The GAN loss does not reach Q's head, so its gradient is lambda * grad L_I: linear in
@@ -427,15 +426,15 @@ def test_infogan_q_batch_statistics_are_a_collection_of_q_heads_team(q_team):
                         discriminator_optimizer=opt(), q_team=q_team, q_batch_norm=True)
     b = batch()
     state = game.init(jax.random.PRNGKey(0), b)
-    q_state = getattr(state, q_team)
+    q_state = state.teams[q_team]
     before = q_state.collections["q_head"]["batch_stats"]["hidden_bn"]["mean"]
     np.testing.assert_array_equal(before, 0.0)
-    _, _, collections, _ = jax.jit(lambda s: team_gradients(
+    _, _, collections, _, _ = jax.jit(lambda s: team_gradients(
         game, s, b, jax.random.PRNGKey(1), team=q_team, axis_name=None))(state)
     after = collections["q_head"]["batch_stats"]["hidden_bn"]["mean"]
     assert float(jnp.abs(after).max()) > 0
     stepped, _ = jax.jit(make_step(game, update_rule="alternating"))(state, b)
-    assert not np.allclose(getattr(stepped, q_team).collections["q_head"]["batch_stats"]
+    assert not np.allclose(stepped.teams[q_team].collections["q_head"]["batch_stats"]
                            ["hidden_bn"]["mean"], 0.0)
 
 
@@ -459,7 +458,7 @@ def test_infogan_evaluation_reads_q_with_the_live_head_and_trunk():
     b = batch()
     state = game.init(jax.random.PRNGKey(0), b)
     # An EMA copy far from the live weights: Q's head must not be read from it.
-    state = state.replace(ema_params=jax.tree.map(lambda p: p + 1.0, state.ema_params))
+    state = state.replace(ema={"generator": jax.tree.map(lambda p: p + 1.0, state.ema["generator"])})
     evaluator = FamilyEvaluator(game, sampler=None, evaluator=None, generate=None,
                                 seed_key=jax.random.PRNGKey(1))
     x = b["image"]
@@ -524,16 +523,16 @@ def test_infogan_losses_run_the_discriminator_once_per_batch_of_fakes(loss):
     rng = jax.random.PRNGKey(3)
 
     def value(state):
-        return getattr(game, loss)(game.bind(state, train=True, rng=rng), b, rng)[0]
+        return game.teams[loss.split("_")[0]].loss(game.bind(state, train=True, rng=rng), b, rng)[0]
 
-    gen, disc = game.generator_team["generator"], game.discriminator_team["discriminator"]
+    gen, disc = game.teams["generator"].networks["generator"], game.teams["discriminator"].networks["discriminator"]
     z = jnp.zeros((8, game.example_inputs(b)["generator"][0].shape[1]))
     per_g = _count_convolutions(jax.make_jaxpr(
-        lambda: gen.apply({"params": state.generator.params["generator"],
-                           **state.generator.collections["generator"]}, z))().jaxpr)
+        lambda: gen.apply({"params": state.teams["generator"].params["generator"],
+                           **state.teams["generator"].collections["generator"]}, z))().jaxpr)
     per_d = _count_convolutions(jax.make_jaxpr(
-        lambda: disc.apply({"params": state.discriminator.params["discriminator"],
-                            **state.discriminator.collections["discriminator"]},
+        lambda: disc.apply({"params": state.teams["discriminator"].params["discriminator"],
+                            **state.teams["discriminator"].collections["discriminator"]},
                            b["image"]))().jaxpr)
     assert per_d == 2   # (G upsamples with matmuls: per_g may be 0)
     passes_of_d = 2 if loss == "discriminator_loss" else 1   # reals, fakes

@@ -119,18 +119,18 @@ def test_unrolled_gradient_terms_on_the_bilinear_game(k):
     import jax
 
     from jgan.dynamics.bilinear import X
-    from jgan.core.unrolled import generator_gradient_terms, generator_gradients
+    from jgan.core.unrolled import unrolled_gradient_terms, unrolled_team_gradients
 
     x0, y0 = 0.7, -0.4
     game = bilinear_game(ETA, x0=x0, y0=y0)
     state = game.init(jax.random.key(0), {})
-    terms = jax.jit(lambda s: generator_gradient_terms(game, s, {}, jax.random.key(1),
-                                                       unroll_steps=k))(state)
+    terms = jax.jit(lambda s: unrolled_gradient_terms(game, s, {}, jax.random.key(1), team="x",
+                                                      adversary="y", unroll_steps=k))(state)
     value = lambda tree: float(tree[X]["value"])
     np.testing.assert_allclose(value(terms.plain), y0, rtol=1e-6)
     np.testing.assert_allclose(value(terms.direct), y0 + k * ETA * x0, rtol=1e-6)
     np.testing.assert_allclose(value(terms.second_order), k * ETA * x0, rtol=1e-6, atol=1e-7)
-    _, full, _, _ = generator_gradients(game, state, {}, jax.random.key(1), unroll_steps=k,
-                                        axis_name=None)
+    full = unrolled_team_gradients(game, state, {}, jax.random.key(1), team="x", adversary="y",
+                                   unroll_steps=k, axis_name=None).grads
     np.testing.assert_allclose(value(full), value(terms.direct) + value(terms.second_order),
                                rtol=1e-6)

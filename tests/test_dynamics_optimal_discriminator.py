@@ -178,7 +178,7 @@ def test_trained_discriminator_approaches_d_star_and_the_value_2_jsd_minus_log_4
 
 def test_the_generator_stays_fixed_during_training():
     fit = trained_1d()
-    np.testing.assert_array_equal(fit.state.generator.params["generator"]["means"],
+    np.testing.assert_array_equal(fit.state.teams["generator"].params["generator"]["means"],
                                   GENERATOR_1D.means)
     chex.assert_trees_all_equal(fit.state.step, jnp.asarray(1500, jnp.int32))
 

@@ -69,12 +69,12 @@ def test_gradient_norms_match_the_per_example_chain_rule():
     measured = jax.jit(generator_gradient_norms, static_argnums=0)(game, state, z)
 
     def logits_of(params):
-        g = game.generator_team[GENERATOR].apply({"params": params[GENERATOR]}, z)
-        return game.discriminator_team[DISCRIMINATOR].apply(
-            {"params": state.discriminator.params[DISCRIMINATOR]}, g)
+        g = game.teams["generator"].networks[GENERATOR].apply({"params": params[GENERATOR]}, z)
+        return game.teams["discriminator"].networks[DISCRIMINATOR].apply(
+            {"params": state.teams["discriminator"].params[DISCRIMINATOR]}, g)
 
-    logits = logits_of(state.generator.params)
-    jacobian = jax.jacrev(logits_of)(state.generator.params)         # leaves [16, ...]
+    logits = logits_of(state.teams["generator"].params)
+    jacobian = jax.jacrev(logits_of)(state.teams["generator"].params)         # leaves [16, ...]
     for derivative, norm in ((saturating_logit_derivative, measured.saturating),
                              (non_saturating_logit_derivative, measured.non_saturating)):
         weights = derivative(logits) / z.shape[0]

@@ -207,7 +207,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(s < bad_step for s in saved)
     if saved:  # the kept checkpoints hold finite parameters
         _, _, state = load_run(tmp_path)
-        assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.discriminator.params))
+        assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.teams["discriminator"].params))
 
 
 def _run_main(args, **kwargs):

@@ -13,7 +13,6 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jgan.core import game as game_module
 from jgan.sharding import on_mesh, shard_examples
-from jgan.core.steps import make_step
 from jgan.train import builders, trainer
 
 
@@ -94,8 +93,7 @@ def _game_and_batch(module, arg, batch_size=64):
                  "label": rng.integers(0, 10, batch_size)}
     batch = {k: jnp.asarray(v, jnp.int32 if k == "label" else jnp.float32)
              for k, v in batch.items()}
-    step_fn = make_step(game, update_rule=config.game.update_rule,
-                        d_steps=config.game.d_steps)
+    step_fn = builders.build_step(config, game)
     return game, game.init(jax.random.key(1), batch), batch, step_fn
 
 
@@ -138,14 +136,14 @@ def test_data_parallel_step_is_the_one_device_step(module, arg):
     state, (one_state, one_metrics, _), (eight_state, eight_metrics, _) = (
         _one_and_eight_devices(module, arg))
     for team in ("generator", "discriminator"):
-        for new_one, new_eight, old in zip(jax.tree.leaves(getattr(one_state, team).params),
-                                           jax.tree.leaves(getattr(eight_state, team).params),
-                                           jax.tree.leaves(getattr(state, team).params)):
+        for new_one, new_eight, old in zip(jax.tree.leaves(one_state.teams[team].params),
+                                           jax.tree.leaves(eight_state.teams[team].params),
+                                           jax.tree.leaves(state.teams[team].params)):
             update_one, update_eight = np.asarray(new_one - old), np.asarray(new_eight - old)
             assert np.linalg.norm(update_eight - update_one) <= (
                 1e-3 * np.linalg.norm(update_one) + 1e-9), team
-    chex.assert_trees_all_close(jax.device_get(eight_state.generator.collections),
-                                jax.device_get(one_state.generator.collections), rtol=1e-4,
+    chex.assert_trees_all_close(jax.device_get(eight_state.teams["generator"].collections),
+                                jax.device_get(one_state.teams["generator"].collections), rtol=1e-4,
                                 atol=1e-6)
     chex.assert_trees_all_close(jax.device_get(eight_metrics), jax.device_get(one_metrics),
                                 rtol=1e-4, atol=1e-6)

@@ -40,7 +40,8 @@ def _game(generator, discriminator, latent_dim=4):
 
 def _with_distinct_ema(state, scale=1.7):
     # EMA weights unlike the live ones, so using the wrong set shows.
-    return state.replace(ema_params=jax.tree.map(lambda p: scale * p + 0.3, state.ema_params))
+    return state.replace(ema={"generator": jax.tree.map(lambda p: scale * p + 0.3,
+                                                     state.ema["generator"])})
 
 
 @pytest.mark.parametrize("momentum", [0.9, 0.5])
@@ -52,19 +53,19 @@ def test_equals_numpy_average_of_batch_moments(momentum, use_ema):
     rng, k, b = jax.random.PRNGKey(7), 5, 16
     out = jax.jit(lambda s: standing_statistics(game, s, sampler, rng, num_batches=k,
                                                 batch_size=b, use_ema=use_ema))(state)
-    params = (state.ema_params if use_ema else state.generator.params)["generator"]["dense"]
+    params = (state.ema["generator"] if use_ema else state.teams["generator"].params)["generator"]["dense"]
     w, bias = np.asarray(params["kernel"], np.float64), np.asarray(params["bias"], np.float64)
     hs = [np.asarray(sampler.random(jax.random.fold_in(rng, i), b)["z"], np.float64) @ w + bias
           for i in range(k)]
-    stats = out.generator.collections["generator"]["batch_stats"]["bn"]
+    stats = out.teams["generator"].collections["generator"]["batch_stats"]["bn"]
     np.testing.assert_allclose(stats["mean"], np.mean([h.mean(0) for h in hs], 0),
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(stats["var"], np.mean([h.var(0) for h in hs], 0),
                                rtol=1e-4, atol=1e-5)
     # Nothing else moves.
-    for before, after in ((state.generator.params, out.generator.params),
-                          (state.ema_params, out.ema_params),
-                          (state.discriminator, out.discriminator)):
+    for before, after in ((state.teams["generator"].params, out.teams["generator"].params),
+                          (state.ema["generator"], out.ema["generator"]),
+                          (state.teams["discriminator"], out.teams["discriminator"])):
         jax.tree.map(np.testing.assert_array_equal, before, after)
 
 
@@ -100,11 +101,11 @@ def test_infogan_inputs_and_a_generator_without_batch_norm():
     state = game.init(jax.random.PRNGKey(0), {"image": jnp.zeros((2, 28, 28, 1))})
     out = standing_statistics(game, state, sampler, jax.random.PRNGKey(1), num_batches=2,
                               batch_size=4)
-    g_stats = out.generator.collections["generator"]["batch_stats"]
+    g_stats = out.teams["generator"].collections["generator"]["batch_stats"]
     assert float(jnp.abs(g_stats["project_bn"]["mean"]).max()) > 0
     # Q's head (on the generator team here) keeps its own averages.
-    jax.tree.map(np.testing.assert_array_equal, state.generator.collections["q_head"],
-                 out.generator.collections["q_head"])
+    jax.tree.map(np.testing.assert_array_equal, state.teams["generator"].collections["q_head"],
+                 out.teams["generator"].collections["q_head"])
     plain = _game(nn.Dense(3), MLPDiscriminator(hidden=(4,)))
     s = plain.init(jax.random.PRNGKey(0), {"image": jnp.zeros((2, 3))})
     assert standing_statistics(plain, s, GeneratorInputs(family="gan", latent_dim=4),

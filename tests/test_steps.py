@@ -75,26 +75,26 @@ def _point_game(loss_type="non_saturating", **kwargs):
 
 
 def _with_params(state, theta, w, b):
-    gen = state.generator.replace(params={"generator": {"theta": jnp.asarray(theta)}})
-    disc = state.discriminator.replace(params={"discriminator": {"Dense_0": {
+    gen = state.teams["generator"].replace(params={"generator": {"theta": jnp.asarray(theta)}})
+    disc = state.teams["discriminator"].replace(params={"discriminator": {"Dense_0": {
         "kernel": jnp.asarray(w).reshape(2, 1), "bias": jnp.asarray(b).reshape(1)}}})
-    return state.replace(generator=gen, discriminator=disc,
-                         ema_params={"generator": {"theta": jnp.asarray(theta)}})
+    return state.replace(teams={"generator": gen, "discriminator": disc},
+                         ema={"generator": {"generator": {"theta": jnp.asarray(theta)}}})
 
 
 def _theta(state):
-    return state.generator.params["generator"]["theta"]
+    return state.teams["generator"].params["generator"]["theta"]
 
 
 def _wb(state):
-    d = state.discriminator.params["discriminator"]["Dense_0"]
+    d = state.teams["discriminator"].params["discriminator"]["Dense_0"]
     return d["kernel"][:, 0], d["bias"][0]
 
 
 @functools.lru_cache(maxsize=None)
-def jitted_step(game, **kwargs):
+def jitted_step(game, d_steps=1, **kwargs):
     """One compiled step per (game, arguments), shared by the tests."""
-    return jax.jit(steps.make_step(game, **kwargs))
+    return jax.jit(steps.make_step(game, repeats={"discriminator": d_steps}, **kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_d_steps_updates_the_discriminator_on_each_interleaved_slice(point_state
     game, state = point_state
     d_steps = 3
     real = _real(d_steps * B, seed=1)
-    new_state, metrics = jax.jit(steps.make_step(game, d_steps=d_steps))(
+    new_state, metrics = jax.jit(steps.make_step(game, repeats={"discriminator": d_steps}))(
         state, {"image": jnp.asarray(real)})
 
     w, b, d_losses = W0, B0, []
@@ -178,26 +178,27 @@ def test_ema_after_one_step(point_state):
     new_state, _ = jitted_step(game)(state, {"image": jnp.asarray(_real(B))})
     theta1 = _theta(new_state)
     assert np.max(np.abs(np.asarray(theta1) - THETA0)) > 1e-3
-    chex.assert_trees_all_close(new_state.ema_params["generator"]["theta"],
+    chex.assert_trees_all_close(new_state.ema["generator"]["generator"]["theta"],
                                 EMA * THETA0 + (1 - EMA) * theta1, rtol=1e-6, atol=1e-7)
 
 
 def test_ema_warmup_uses_the_smaller_of_the_decay_and_1_plus_t_over_10_plus_t(point_state):
     import dataclasses
     game, state = point_state
-    game = dataclasses.replace(game, ema_warmup=True)
+    generator = dataclasses.replace(game.teams["generator"], ema_warmup=True)
+    game = dataclasses.replace(game, teams={**game.teams, "generator": generator})
     step = jitted_step(game)
     expected = np.asarray(THETA0, np.float64)
     for t in range(3):
         state, _ = step(state, {"image": jnp.asarray(_real(B, seed=t))})
         decay = min(EMA, (1 + t) / (10 + t))    # 0.1, 0.18, 0.25: warm-up, below EMA
         expected = decay * expected + (1 - decay) * np.asarray(_theta(state))
-        chex.assert_trees_all_close(state.ema_params["generator"]["theta"],
+        chex.assert_trees_all_close(state.ema["generator"]["generator"]["theta"],
                                     expected.astype(np.float32), rtol=1e-5, atol=1e-6)
     late = state.replace(step=jnp.asarray(1000, jnp.int32))   # (1 + t) / (10 + t) > EMA
-    before = np.asarray(late.ema_params["generator"]["theta"])
+    before = np.asarray(late.ema["generator"]["generator"]["theta"])
     late, _ = step(late, {"image": jnp.asarray(_real(B))})
-    chex.assert_trees_all_close(late.ema_params["generator"]["theta"],
+    chex.assert_trees_all_close(late.ema["generator"]["generator"]["theta"],
                                 EMA * before + (1 - EMA) * np.asarray(_theta(late)),
                                 rtol=1e-5, atol=1e-6)
 
@@ -279,11 +280,12 @@ def _filled_state(game, batch, seed):
             params=params, opt_state=optimizer.init(params),
             collections=jax.tree_util.tree_map_with_path(fill, team_shapes.collections))
 
-    generator = team(shapes.generator, game.generator_optimizer)
-    ema = None if shapes.ema_params is None else jax.tree.map(jnp.copy, generator.params)
-    return shapes.replace(generator=generator,
-                          discriminator=team(shapes.discriminator, game.discriminator_optimizer),
-                          ema_params=ema, step=jnp.zeros((), jnp.int32), rng=jax.random.key(seed))
+    generator = team(shapes.teams["generator"], game.teams["generator"].optimizer)
+    teams = {"generator": generator, "discriminator": team(shapes.teams["discriminator"],
+                                                           game.teams["discriminator"].optimizer)}
+    ema = {name: jax.tree.map(jnp.copy, teams[name].params) for name in shapes.ema}
+    return shapes.replace(teams=teams, ema=ema, step=jnp.zeros((), jnp.int32),
+                          rng=jax.random.key(seed))
 
 
 def _mlp_game(loss_type="non_saturating", optimizer=None, generator=None, **kwargs):
@@ -303,9 +305,9 @@ def test_alternating_step_on_mlps_with_noise_matches_hand_gradients():
     state = state.replace(step=jnp.int32(5))
     new_state, metrics = jax.jit(steps.make_step(game))(state, {"image": real})
 
-    g_mod, d_mod = game.generator_team["generator"], game.discriminator_team["discriminator"]
-    gp0 = state.generator.params["generator"]
-    dp0 = state.discriminator.params["discriminator"]
+    g_mod, d_mod = game.teams["generator"].networks["generator"], game.teams["discriminator"].networks["discriminator"]
+    gp0 = state.teams["generator"].params["generator"]
+    dp0 = state.teams["discriminator"].params["discriminator"]
     key = jax.random.fold_in(state.rng, 5)
     z_d = jax.random.normal(jax.random.split(jax.random.fold_in(key, 0))[0], (8, 4))
     z_g = jax.random.normal(jax.random.fold_in(key, 1), (8, 4))
@@ -326,9 +328,9 @@ def test_alternating_step_on_mlps_with_noise_matches_hand_gradients():
         return dp1, gp1, d_loss(dp0), g_loss(gp0, dp1)
 
     dp1, gp1, d_loss0, g_loss1 = hand_step(gp0, dp0)
-    chex.assert_trees_all_close(new_state.discriminator.params["discriminator"], dp1,
+    chex.assert_trees_all_close(new_state.teams["discriminator"].params["discriminator"], dp1,
                                 rtol=1e-5, atol=1e-6)
-    chex.assert_trees_all_close(new_state.generator.params["generator"], gp1,
+    chex.assert_trees_all_close(new_state.teams["generator"].params["generator"], gp1,
                                 rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close((metrics["d_loss"], metrics["g_loss"]),
                                 (d_loss0, g_loss1), rtol=1e-5)
@@ -339,7 +341,7 @@ def test_step_compiles_once_and_counts_steps(point_state):
     game, state = point_state
     data = np.random.default_rng(5).normal(size=(20, 2 * B, 2)).astype(np.float32)
     traces = []
-    step = steps.make_step(game, d_steps=2)
+    step = steps.make_step(game, repeats={"discriminator": 2})
 
     def counted(state, batch):
         traces.append(1)
@@ -351,7 +353,7 @@ def test_step_compiles_once_and_counts_steps(point_state):
         assert int(state.step) == i + 1
     assert len(traces) == 1
     assert jitted._cache_size() == 1
-    chex.assert_tree_all_finite((state.generator, state.discriminator, state.ema_params,
+    chex.assert_tree_all_finite((state.teams["generator"], state.teams["discriminator"], state.ema["generator"],
                                  metrics))
 
 
@@ -360,10 +362,10 @@ def test_penalty_metrics_and_wgan_gp_under_jit():
     game = _mlp_game("wasserstein", optimizer=optax.adam(1e-4, b1=0.5, b2=0.9),
                      gradient_penalty_weight=10.0, r1_gamma=1.0, r2_gamma=2.0)
     state = _filled_state(game, batch, seed=3)
-    new_state, metrics = jax.jit(steps.make_step(game, d_steps=5))(state, batch)
+    new_state, metrics = jax.jit(steps.make_step(game, repeats={"discriminator": 5}))(state, batch)
     assert METRIC_KEYS | {"gradient_penalty", "r1_penalty", "r2_penalty"} <= set(metrics), (
         sorted(metrics))
-    chex.assert_tree_all_finite((new_state.generator, new_state.discriminator, metrics))
+    chex.assert_tree_all_finite((new_state.teams["generator"], new_state.teams["discriminator"], metrics))
     assert float(metrics["gradient_penalty"]) > 0
     assert int(new_state.step) == 1
 
@@ -372,36 +374,38 @@ def test_make_step_rejects_bad_arguments(point_state):
     game, state = point_state
     with pytest.raises(ValueError, match="update_rule"):
         steps.make_step(game, update_rule="jacobi")
-    with pytest.raises(ValueError, match="d_steps"):
-        steps.make_step(game, update_rule="simultaneous", d_steps=2)
-    with pytest.raises(ValueError, match="d_steps"):
-        steps.make_step(game, d_steps=0)(state, {"image": jnp.zeros((B, 2))})
-    with pytest.raises(ValueError, match="d_steps=4"):
-        jax.jit(steps.make_step(game, d_steps=4))(state, {"image": jnp.zeros((B, 2))})
+    with pytest.raises(ValueError, match="one update per team"):
+        steps.make_step(game, update_rule="simultaneous", repeats={"discriminator": 2})
+    with pytest.raises(ValueError, match=r"repeats\['discriminator'\]"):
+        steps.make_step(game, repeats={"discriminator": 0})
+    with pytest.raises(KeyError, match="critic"):
+        steps.make_step(game, repeats={"critic": 2})
+    with pytest.raises(ValueError, match="4 equal update batches"):
+        jax.jit(steps.make_step(game, repeats={"discriminator": 4}))(state, {"image": jnp.zeros((B, 2))})
 
 
 # ------------------------------------------------------ discriminator batches
 
 
-def test_split_discriminator_batches_interleaves():
+def test_split_update_batches_interleaves():
     batch = {"x": jnp.arange(12 * 2).reshape(12, 2), "y": jnp.arange(12)}
-    out = jax.jit(steps.split_discriminator_batches, static_argnums=1)(batch, 3)
+    out = jax.jit(steps.split_update_batches, static_argnums=1)(batch, 3)
     chex.assert_shape(out["x"], (3, 4, 2))
     chex.assert_shape(out["y"], (3, 4))
     for i in range(3):
         chex.assert_trees_all_equal(out["y"][i], batch["y"][i::3])
         chex.assert_trees_all_equal(out["x"][i], batch["x"][i::3])
-    with pytest.raises(ValueError, match="d_steps=5"):
-        steps.split_discriminator_batches(batch, 5)
+    with pytest.raises(ValueError, match="5 equal update batches"):
+        steps.split_update_batches(batch, 5)
 
 
-def test_split_discriminator_batches_keeps_examples_on_their_device():
+def test_split_update_batches_keeps_examples_on_their_device():
     """With the batch sharded over 8 devices, device k's part of every slice holds only
     examples of device k's shard, so splitting moves no data."""
     mesh = jax.make_mesh((8,), ("data",))
     n, per_device = 2, 4
     x = jax.device_put(jnp.arange(8 * per_device), NamedSharding(mesh, P("data")))
-    out = jax.jit(steps.split_discriminator_batches, static_argnums=1,
+    out = jax.jit(steps.split_update_batches, static_argnums=1,
                   out_shardings=NamedSharding(mesh, P(None, "data")))(x, n)
     owner = {int(v): s.device for s in x.addressable_shards for v in np.asarray(s.data)}
     for shard in out.addressable_shards:
@@ -432,7 +436,7 @@ def test_same_result_on_one_and_eight_devices():
     data = np.random.default_rng(7).normal(size=(3, 32, 2)).astype(np.float32)
     batches = [{"image": jnp.asarray(x)} for x in data]
     state = _filled_state(game, batches[0], seed=5)
-    step = jax.jit(steps.make_step(game, d_steps=2))
+    step = jax.jit(steps.make_step(game, repeats={"discriminator": 2}))
 
     one_state, one_metrics = _run(step, state, batches)
     assert one_state.step.devices() == {jax.devices()[0]}
@@ -441,9 +445,9 @@ def test_same_result_on_one_and_eight_devices():
     sharded = [jax.device_put(b, NamedSharding(mesh, P("data"))) for b in batches]
     eight_state, eight_metrics = _run(step, jax.device_put(state, NamedSharding(mesh, P())),
                                       sharded)
-    assert len(eight_state.generator.params["generator"]["Dense_0"]["kernel"].devices()) == 8
+    assert len(eight_state.teams["generator"].params["generator"]["Dense_0"]["kernel"].devices()) == 8
     assert not np.allclose(  # the batch-norm running averages moved
-        one_state.generator.collections["generator"]["batch_stats"]["BatchNorm_0"]["mean"], 0)
+        one_state.teams["generator"].collections["generator"]["batch_stats"]["BatchNorm_0"]["mean"], 0)
     chex.assert_trees_all_close(_comparable(one_state), _comparable(eight_state),
                                 rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(jax.device_get(one_metrics), jax.device_get(eight_metrics),
@@ -463,7 +467,7 @@ def test_shard_map_step_averages_gradients_like_the_global_batch(point_state, ch
     ref_state, ref_metrics = jitted_step(game, update_rule=update_rule, d_steps=d_steps)(
         state, batch)
     mapped = jax.jit(jax.shard_map(
-        steps.make_step(game, update_rule=update_rule, d_steps=d_steps, axis_name="data"),
+        steps.make_step(game, update_rule=update_rule, repeats={"discriminator": d_steps}, axis_name="data"),
         mesh=mesh, in_specs=(P(), P("data")), out_specs=(P(), P()), check_vma=check_vma))
     new_state, metrics = mapped(jax.device_put(state, NamedSharding(mesh, P())),
                                 jax.device_put(batch, NamedSharding(mesh, P("data"))))
@@ -484,15 +488,15 @@ def test_shard_map_step_keeps_params_replicated():
     batches = [jax.device_put({"image": x}, NamedSharding(mesh, P("data"))) for x in data]
     new_state, metrics = _run(step, jax.device_put(state, NamedSharding(mesh, P())), batches)
     assert int(new_state.step) == 3
-    chex.assert_tree_all_finite((new_state.generator.params, new_state.discriminator.params,
+    chex.assert_tree_all_finite((new_state.teams["generator"].params, new_state.teams["discriminator"].params,
                                  metrics))
-    for leaf in jax.tree.leaves((new_state.generator, new_state.discriminator, metrics)):
+    for leaf in jax.tree.leaves((new_state.teams["generator"], new_state.teams["discriminator"], metrics)):
         shards = [np.asarray(s.data) for s in leaf.addressable_shards]
         assert len(shards) == 8
         for s in shards[1:]:
             np.testing.assert_array_equal(s, shards[0])
-    assert not np.allclose(new_state.generator.params["generator"]["Dense_0"]["kernel"],
-                           state.generator.params["generator"]["Dense_0"]["kernel"])
+    assert not np.allclose(new_state.teams["generator"].params["generator"]["Dense_0"]["kernel"],
+                           state.teams["generator"].params["generator"]["Dense_0"]["kernel"])
 
 
 def _dcgan_game(bn_axis_name=None):
@@ -513,19 +517,19 @@ def test_dcgan_with_batch_norm_under_shard_map():
     batches = [jax.device_put({"image": x}, NamedSharding(mesh, P("data"))) for x in images]
     game = _dcgan_game(bn_axis_name="data")
     state = _filled_state(game, batches[0], seed=7)
-    assert state.generator.collections["generator"]["batch_stats"]
-    assert state.discriminator.collections["discriminator"]["batch_stats"]
+    assert state.teams["generator"].collections["generator"]["batch_stats"]
+    assert state.teams["discriminator"].collections["discriminator"]["batch_stats"]
     mapped = jax.jit(jax.shard_map(steps.make_step(game, axis_name="data"), mesh=mesh,
                                    in_specs=(P(), P("data")), out_specs=(P(), P())))
     new_state, metrics = _run(mapped, jax.device_put(state, NamedSharding(mesh, P())),
                               batches)
     assert int(new_state.step) == 2
-    chex.assert_tree_all_finite((new_state.generator, new_state.discriminator, metrics))
-    for leaf in jax.tree.leaves((new_state.generator, new_state.discriminator, metrics)):
+    chex.assert_tree_all_finite((new_state.teams["generator"], new_state.teams["discriminator"], metrics))
+    for leaf in jax.tree.leaves((new_state.teams["generator"], new_state.teams["discriminator"], metrics)):
         shards = [np.asarray(s.data) for s in leaf.addressable_shards]
         for s in shards[1:]:
             np.testing.assert_array_equal(s, shards[0])
     for team in ("generator", "discriminator"):
-        before = jax.tree.leaves(getattr(state, team).collections)
-        after = jax.tree.leaves(getattr(new_state, team).collections)
+        before = jax.tree.leaves(state.teams[team].collections)
+        after = jax.tree.leaves(new_state.teams[team].collections)
         assert any(not np.allclose(a, b) for a, b in zip(after, before)), team

@@ -196,7 +196,7 @@ def test_mlp_discriminator_widths_default_to_the_generators_and_can_differ():
     generator, discriminator = builders.build_networks(config)
     assert generator.hidden == (32, 32) and discriminator.hidden == (64, 48, 16)
     params = builders.build_game(config).init(
-        jax.random.PRNGKey(0), {"image": jnp.zeros((config.batch_size, 2))}).discriminator.params
+        jax.random.PRNGKey(0), {"image": jnp.zeros((config.batch_size, 2))}).teams["discriminator"].params
     kernels = [v["kernel"].shape for _, v in sorted(params["discriminator"]["discriminator"].items())]
     assert kernels == [(8, 64), (64, 48), (48, 16), (16, 1)]  # packs of 4 points: 8 inputs
 
@@ -209,15 +209,15 @@ def test_infogan_networks_have_the_papers_dense_layers():
     config.model.dense_hidden = 24
     game = builders.build_game(config)
     state = game.init(jax.random.PRNGKey(0), {"image": jnp.zeros((2, 28, 28, 1))})
-    g = state.generator.params["generator"]
-    d = state.discriminator.params["discriminator"]
+    g = state.teams["generator"].params["generator"]
+    d = state.teams["discriminator"].params["discriminator"]
     # G: [z, codes] (62 + 10 + 2) -> FC 24 -> the 7x7 projection; D: conv trunk -> FC 24.
     assert g["hidden"]["kernel"].shape == (74, 24)
     assert g["project"]["kernel"].shape[0] == 24
     assert d["hidden"]["kernel"].shape == (7 * 7 * 2 * config.model.width, 24)
     assert d["logit"]["kernel"].shape == (24, 1)
     # Q's head reads the dense layer's features.
-    assert state.generator.params["q_head"]["hidden"]["kernel"].shape[0] == 24
+    assert state.teams["generator"].params["q_head"]["hidden"]["kernel"].shape[0] == 24
     config.model.kind = "mlp"
     with pytest.raises(builders.ConfigError, match=r"model\.dense_hidden"):
         builders.validate(config)
@@ -235,7 +235,7 @@ def test_infogan_config_reaches_the_information_term_in_ds_loss():
         config.game.info_in_discriminator = with_info
         game = builders.build_game(config)
         state = game.init(jax.random.PRNGKey(0), batch)
-        loss, _, _, metrics = jax.jit(lambda s: team_gradients(
+        loss, _, _, metrics, _ = jax.jit(lambda s: team_gradients(
             game, s, batch, jax.random.PRNGKey(1), team="discriminator", axis_name=None))(state)
         d_loss[with_info] = float(loss)
     # The same fakes either way: the difference is lambda times Q's NLL of their codes.
@@ -251,11 +251,11 @@ def test_infogan_q_team_config_key():
     builders.validate(config)
     batch = {"image": jnp.zeros((4, 28, 28, 1))}
     state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
-    assert "q_head" in state.discriminator.params and "q_head" not in state.generator.params
-    assert "batch_stats" not in state.discriminator.collections["q_head"]
+    assert "q_head" in state.teams["discriminator"].params and "q_head" not in state.teams["generator"].params
+    assert "batch_stats" not in state.teams["discriminator"].collections["q_head"]
     config.model.q_batch_norm = True
     state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
-    assert "hidden_bn" in state.discriminator.collections["q_head"]["batch_stats"]
+    assert "hidden_bn" in state.teams["discriminator"].collections["q_head"]["batch_stats"]
     config.game.info_in_discriminator = False
     with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
         builders.validate(config)
@@ -272,7 +272,7 @@ def test_dcgan_discriminator_width_is_set_apart_from_the_generators():
     assert (generator.width, discriminator.width) == (config.model.width, 3)
     state = builders.build_game(config).init(jax.random.PRNGKey(0),
                                              {"image": jnp.zeros((2, 28, 28, 1))})
-    d = state.discriminator.params["discriminator"]
+    d = state.teams["discriminator"].params["discriminator"]
     assert d["conv0"]["kernel"].shape == (4, 4, 1, 3) and d["conv1"]["kernel"].shape[-1] == 6
     config.model.kind = "resnet"
     with pytest.raises(builders.ConfigError, match=r"model\.discriminator_width"):
@@ -288,7 +288,7 @@ def test_leaky_slope_config_key_reaches_discriminator_and_q_head():
     builders.validate(config)
     assert builders.build_networks(config)[1].leaky_slope == 0.01
     game = builders.build_game(config)
-    assert game.generator_team["q_head"].leaky_slope == 0.01
+    assert game.teams["generator"].networks["q_head"].leaky_slope == 0.01
     config.model.leaky_slope = 1.0
     with pytest.raises(builders.ConfigError, match=r"model\.leaky_slope"):
         builders.validate(config)
@@ -306,9 +306,9 @@ def test_ema_warmup_config_key_needs_an_ema_decay():
         builders.validate(config)
     config.game.ema_decay = 0.999
     builders.validate(config)
-    assert builders.build_game(config).ema_warmup
+    assert builders.build_game(config).teams["generator"].ema_warmup
     config.game.ema_warmup = False
-    assert not builders.build_game(config).ema_warmup
+    assert not builders.build_game(config).teams["generator"].ema_warmup
 
 
 def test_infogan_info_start_step_config_key():

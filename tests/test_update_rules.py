@@ -24,7 +24,7 @@ from jgan.families.adversarial import adversarial_game
 from jgan.models.mlp import MLPDiscriminator
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 from jgan.train import builders
-from jgan.core.unrolled import unrolled_discriminator
+from jgan.core.unrolled import unrolled_adversary
 from tests.test_steps import (
     B0,
     LR_D,
@@ -56,7 +56,7 @@ def point_game(generator_optimizer=None, discriminator_optimizer=None, loss_type
 
 def point_state(game, n=B):
     state = game.init(jax.random.key(0), {"image": jnp.zeros((n, 2))})
-    return _with_params(state, THETA0, W0, B0).replace(ema_params=None)
+    return _with_params(state, THETA0, W0, B0).replace(ema={})
 
 
 d_grads = jax.jit(jax.grad(hand_d_loss, argnums=(0, 1)))
@@ -113,7 +113,7 @@ def test_extra_adam_advances_the_optimizer_state_through_both_stages():
     chex.assert_trees_all_close(_theta(new_state), optax.apply_updates(g0, ug), rtol=1e-5,
                                 atol=1e-6)
     counts = [s.count for s in jax.tree.leaves(
-        new_state.generator.opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
+        new_state.teams["generator"].opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
         if isinstance(s, optax.ScaleByAdamState)]
     assert [int(c) for c in counts] == [2]
 
@@ -181,8 +181,9 @@ def test_unroll_zero_is_the_plain_rule(rule):
         state, batch)
     chex.assert_trees_all_equal(_comparable(plain), _comparable(zero))
     chex.assert_trees_all_equal(plain_metrics, zero_metrics)
-    same = unrolled_discriminator(game, state, batch, jax.random.key(0), unroll_steps=0)
-    chex.assert_trees_all_equal(same, state.discriminator)
+    same = unrolled_adversary(game, state, batch, jax.random.key(0), adversary="discriminator",
+                              unroll_steps=0)
+    chex.assert_trees_all_equal(same, state.teams["discriminator"])
 
 
 @pytest.mark.parametrize("rule,d_optimizer", [("alternating", "sgd"), ("simultaneous", "adam")])
@@ -308,10 +309,11 @@ def test_pacgan_wgan_gp_step_with_a_linear_critic():
     w0 = np.array([0.8, -0.5, 0.3, 0.2], np.float32)
     disc = {"discriminator": {"discriminator": {"Dense_0": {
         "kernel": jnp.asarray(w0).reshape(4, 1), "bias": jnp.asarray([B0])}}}}
-    chex.assert_trees_all_equal_shapes(disc, state.discriminator.params)
-    state = state.replace(discriminator=state.discriminator.replace(params=disc),
-                          generator=state.generator.replace(
-                              params={"generator": {"theta": jnp.asarray(THETA0)}}))
+    chex.assert_trees_all_equal_shapes(disc, state.teams["discriminator"].params)
+    state = state.replace(teams={
+        "discriminator": state.teams["discriminator"].replace(params=disc),
+        "generator": state.teams["generator"].replace(
+            params={"generator": {"theta": jnp.asarray(THETA0)}})})
     real = _real(B, seed=17)
     new_state, metrics = jax.jit(steps.make_step(game))(state, {"image": jnp.asarray(real)})
 
@@ -326,7 +328,7 @@ def test_pacgan_wgan_gp_step_with_a_linear_critic():
                                 np.float32((np.linalg.norm(w0) - 1) ** 2), rtol=1e-5)
     chex.assert_trees_all_close(metrics["d_loss"], d_loss(w0, B0), rtol=1e-5)
     gw, gb = jax.jit(jax.grad(d_loss, argnums=(0, 1)))(w0, B0)
-    dense = new_state.discriminator.params["discriminator"]["discriminator"]["Dense_0"]
+    dense = new_state.teams["discriminator"].params["discriminator"]["discriminator"]["Dense_0"]
     chex.assert_trees_all_close((dense["kernel"][:, 0], dense["bias"][0]),
                                 (w0 - LR_D * gw, B0 - LR_D * gb), rtol=1e-5, atol=1e-6)
     # G: L = -f((theta, theta)), so d/dtheta = -(w1[:2] + w1[2:]).
@@ -343,7 +345,7 @@ def test_pacgan_wgan_gp_step_with_a_linear_critic():
 
 
 @pytest.mark.parametrize("rule,kwargs", [
-    ("extragradient", {}), ("optimistic", {}), ("alternating", {"unroll_steps": 2, "d_steps": 2})])
+    ("extragradient", {}), ("optimistic", {}), ("alternating", {"unroll_steps": 2, "repeats": {"discriminator": 2}})])
 def test_new_rules_compile_once(rule, kwargs):
     tx = optax.optimistic_gradient_descent if rule == "optimistic" else optax.sgd
     game = point_game(tx(LR_G), tx(LR_D), pack=2)
@@ -361,7 +363,7 @@ def test_new_rules_compile_once(rule, kwargs):
         state, metrics = jitted(state, {"image": jnp.asarray(x)})
         assert int(state.step) == i + 1
     assert len(traces) == 1 and jitted._cache_size() == 1
-    chex.assert_tree_all_finite((state.generator.params, state.discriminator.params, metrics))
+    chex.assert_tree_all_finite((state.teams["generator"].params, state.teams["discriminator"].params, metrics))
 
 
 @pytest.mark.parametrize("rule,unroll_steps", [("extragradient", 0), ("alternating", 2)])
@@ -390,8 +392,8 @@ def test_shard_map_matches_one_device(rule, unroll_steps):
 
 def test_make_step_rejects_bad_arguments():
     game = point_game()
-    with pytest.raises(ValueError, match="d_steps=2"):
-        steps.make_step(game, update_rule="extragradient", d_steps=2)
+    with pytest.raises(ValueError, match="one update per team"):
+        steps.make_step(game, update_rule="extragradient", repeats={"discriminator": 2})
     with pytest.raises(ValueError, match="unroll_steps"):
         steps.make_step(game, unroll_steps=-1)
     with pytest.raises(ValueError, match="pack"):
@@ -422,10 +424,10 @@ def test_config_builds_a_game_for_every_rule(rule):
     batch = {"image": jnp.zeros((config.batch_size, 2))}
     state = jax.eval_shape(game.init, jax.random.key(0), batch)
     for team in ("generator", "discriminator"):
-        assert steps.has_optimistic_optimizer(getattr(state, team).opt_state) == (
+        assert steps.has_optimistic_optimizer(state.teams[team].opt_state) == (
             rule == "optimistic")
     # The packed discriminator's first layer sees pack * 2 features.
-    kernel = state.discriminator.params["discriminator"]["discriminator"]["Dense_0"]["kernel"]
+    kernel = state.teams["discriminator"].params["discriminator"]["discriminator"]["Dense_0"]["kernel"]
     assert kernel.shape[0] == 4
     assert builders.optimizer_updates_per_step(config.game) == (
         (2, 2) if rule == "extragradient" else (1, 1))

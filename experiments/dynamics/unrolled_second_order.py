@@ -6,7 +6,7 @@ Trains the grid's non-saturating cell (lab recipe; `--d_lr` sets the discriminat
 learning rate, which the unroll also uses) and, at the steps in `--at`, splits the
 unrolled generator gradient for each k in `--ks` into its direct part (the plain
 gradient against the look-ahead discriminator) and its second-order part (through D's
-k Adam updates), `jgan.core.unrolled.generator_gradient_terms`, on the next training batch.
+k Adam updates), `jgan.core.unrolled.unrolled_gradient_terms`, on the next training batch.
 Prints the global norms and the ratio second-order / direct. Section 6 of
 docs/dynamics.md reads the table.
 """
@@ -21,7 +21,8 @@ from experiments.dynamics.mode_collapse import RECIPES, cell_config
 from jgan.data.mixtures import mixture_of
 from jgan.core.steps import make_step
 from jgan.train import builders
-from jgan.core.unrolled import generator_gradient_terms
+from jgan.core.unrolled import unrolled_gradient_terms
+from jgan.families.adversarial import DISCRIMINATOR, GENERATOR
 
 
 def _norm(tree) -> float:
@@ -36,8 +37,9 @@ def gradient_term_norms(d_lr: float, ks, at, *, seed: int = 0, overrides=()) -> 
     mixture = mixture_of(config)
     game = builders.build_game(config)
     step = jax.jit(make_step(game))
-    terms = {k: jax.jit(lambda s, b, k=k: generator_gradient_terms(
-        game, s, b, jax.random.PRNGKey(seed + 1), unroll_steps=k)) for k in ks}
+    terms = {k: jax.jit(lambda s, b, k=k: unrolled_gradient_terms(
+        game, s, b, jax.random.PRNGKey(seed + 1), team=GENERATOR, adversary=DISCRIMINATOR,
+        unroll_steps=k)) for k in ks}
     key = jax.random.PRNGKey(seed)
     batch_at = lambda t: {"image": mixture.sample(jax.random.fold_in(key, t), config.batch_size)}
     state = game.init(key, batch_at(0))

@@ -5,5 +5,6 @@
   steps          make_step and the update rules: alternating, simultaneous, optimistic
   step_parts     the pieces every rule is built from (a team's gradients, its update)
   extragradient  extragradient updates (Korpelevich 1976; Gidel et al. 2019)
-  unrolled       Unrolled GAN's look-ahead generator loss (Metz et al. 2017)
+  unrolled       Unrolled GAN's look-ahead loss (Metz et al. 2017)
+  stages         runs in stages: networks carried by name from one game to the next
 """

@@ -1,10 +1,20 @@
-"""The two-team game: its static definition and its explicit pytree state.
+"""A game of named teams: its static definition and its explicit pytree state.
 
 A `Game` is static (modules, optimizers, loss functions: hashable Python objects kept
 out of the pytree); a `GameState` is the pytree a step function maps to a new one.
-Each side of the game is a *team* of one or more named networks sharing one optimizer
-state, so that CycleGAN's two generators or BiGAN's encoder-with-generator fit the
-same machinery as a plain GAN.
+
+A game is one or more named *teams*. A team is one or more named networks, the loss it
+minimizes (a function of every network in the game), its optimizer and, optionally,
+EMA weights. A GAN has two teams ("discriminator", "generator"), an autoencoder one,
+an adversarial autoencoder three; CycleGAN's two generators or BiGAN's encoder with
+its generator are one team of two networks. Every loss reads every network, but its
+gradients reach only its own team's parameters: a network is updated by one team and
+read by the others.
+
+State that is not parameters (an image pool, a fade-in alpha, a queue) lives in
+`GameState.extras`: a loss reads it through `Networks.extras` and replaces entries
+with `Networks.update_extras`; `Game.advance_extras` moves it at the end of a step.
+It is part of the pytree, so checkpoints save and restore it like parameters.
 """
 from __future__ import annotations
 
@@ -26,7 +36,7 @@ Metrics = dict[str, jax.Array]
 
 @flax.struct.dataclass
 class TeamState:
-    """One side of the game.
+    """One team's variables and optimizer state.
 
     Attributes:
       params: `{network name: params}`.
@@ -45,22 +55,42 @@ class GameState:
     """Everything that changes during training, as one pytree.
 
     Attributes:
-      generator: the generator team (generators, encoders, auxiliary Q networks...).
-      discriminator: the discriminator team.
-      ema_params: exponential moving average of `generator.params` (same structure),
-        or None when the game keeps no EMA.
+      teams: `{team name: TeamState}`.
+      ema: `{team name: params}`, the exponential moving average of the params of each
+        team that keeps one (`Team.ema_decay`); `{}` when none does.
+      extras: `{name: pytree}`, state that is not parameters (`Game.init_extras`);
+        `{}` for most games.
       step: int32 scalar, number of completed steps.
       rng: the run's base key; a step draws from `fold_in(rng, step)`.
     """
-    generator: TeamState
-    discriminator: TeamState
-    ema_params: PyTree
+    teams: dict[str, TeamState]
+    ema: dict[str, PyTree]
+    extras: dict[str, PyTree]
     step: jax.Array
     rng: jax.Array
 
+    def replace_team(self, name: str, team_state: TeamState) -> "GameState":
+        """This state with team `name`'s state replaced."""
+        if name not in self.teams:
+            raise KeyError(f"No team named {name!r}; the state has {sorted(self.teams)}.")
+        return self.replace(teams={**self.teams, name: team_state})
+
+    def params(self, *, use_ema: bool = False) -> dict[str, PyTree]:
+        """`{network name: params}` over every team (EMA weights where kept, if `use_ema`)."""
+        out = {}
+        for name, team in self.teams.items():
+            out.update(self.ema[name] if use_ema and name in self.ema else team.params)
+        return out
+
+    def collections(self) -> dict[str, PyTree]:
+        """`{network name: collections}` over every team."""
+        out = {}
+        for team in self.teams.values():
+            out.update(team.collections)
+        return out
 
 class Networks:
-    """Both teams' networks bound to one set of variables, for one loss evaluation.
+    """Every team's networks bound to one set of variables, for one loss evaluation.
 
     `nets("generator", z)` applies the network named "generator" with its current
     parameters and collections. In training mode the network's mutable collections are
@@ -73,8 +103,10 @@ class Networks:
 
     def __init__(self, modules: Mapping[str, nn.Module], params: Mapping[str, PyTree],
                  collections: Mapping[str, PyTree], *, train: bool, rng: jax.Array,
-                 step: jax.Array | None = None):
+                 step: jax.Array | None = None, extras: Mapping[str, PyTree] | None = None):
         self._modules = modules
+        self._extras = dict(extras or {})
+        self._extra_updates = {}
         self._step = step
         self._params = params
         self._collections = dict(collections)
@@ -96,6 +128,36 @@ class Networks:
 
     def params(self, name: str) -> PyTree:
         return self._params[name]
+
+    @property
+    def extras(self) -> dict[str, PyTree]:
+        """The state's extras, with this evaluation's `update_extras` applied."""
+        return {**self._extras, **self._extra_updates}
+
+    def update_extras(self, **values: PyTree) -> None:
+        """Replaces extras entries (same structure, shapes and dtypes) for the step.
+
+        The new values leave the loss without gradient (they are state, not outputs),
+        and the step writes them into `GameState.extras` after this team's update.
+        """
+        for name, value in values.items():
+            if name not in self._extras:
+                raise KeyError(f"No extras entry {name!r}; the state has {sorted(self._extras)} "
+                               "(Game.init_extras declares them).")
+            old = jax.tree.structure(self._extras[name])
+            if jax.tree.structure(value) != old:
+                raise ValueError(f"extras[{name!r}]: the update's structure "
+                                 f"{jax.tree.structure(value)} differs from the state's {old}.")
+            for new_leaf, old_leaf in zip(jax.tree.leaves(value), jax.tree.leaves(self._extras[name])):
+                if (jnp.shape(new_leaf), jnp.result_type(new_leaf)) != (old_leaf.shape, old_leaf.dtype):
+                    raise ValueError(f"extras[{name!r}]: an update of shape {jnp.shape(new_leaf)} "
+                                     f"{jnp.result_type(new_leaf)} for state of shape "
+                                     f"{old_leaf.shape} {old_leaf.dtype}.")
+            self._extra_updates[name] = jax.lax.stop_gradient(value)
+
+    def updated_extras(self) -> dict[str, PyTree]:
+        """The entries replaced by `update_extras` in this evaluation."""
+        return dict(self._extra_updates)
 
     def __call__(self, name: str, *args, method: str | Callable | None = None,
                  rngs: dict[str, jax.Array] | None = None, update_collections: bool = True,
@@ -130,85 +192,145 @@ LossFn = Callable[[Networks, PyTree, jax.Array], tuple[jax.Array, Metrics]]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Game:
-    """The static definition of a two-team game; a model family fills it in.
+class Team:
+    """One team: its networks, the loss it minimizes and how it is updated.
 
     Attributes:
-      generator_team: `{name: module}` updated by `generator_loss`.
-      discriminator_team: `{name: module}` updated by `discriminator_loss`.
-      generator_loss: `(nets, batch, rng) -> (loss, metrics)`, minimized by the
-        generator team; `nets` binds both teams' networks.
-      discriminator_loss: the same for the discriminator team.
-      generator_optimizer: optax transformation of the generator team.
-      discriminator_optimizer: optax transformation of the discriminator team.
-      example_inputs: `batch -> {name: args tuple}` giving each network's init inputs.
-      ema_decay: decay of the generator team's EMA weights; None keeps no EMA.
+      networks: `{network name: module}`; names are unique across the game.
+      loss: `(nets, batch, rng) -> (scalar loss, metrics)`, where `nets` binds every
+        network of the game; only this team's parameters are differentiated.
+      optimizer: optax transformation over the team's `{network name: params}`.
+      ema_decay: decay of EMA weights of the team's params; None keeps none.
       ema_warmup: use min(ema_decay, (1 + t) / (10 + t)) at step t, as TensorFlow's
         `ExponentialMovingAverage(num_updates=t)`: the EMA starts as a short average
         instead of holding the initial weights (exp(-t (1 - decay)) of them at step t,
         37 % at t = 1,000 with decay 0.999).
+      metrics_prefix: the step's metrics of this team are `{prefix}_loss` and
+        `{prefix}_grad_norm`; None uses the team's name.
     """
-    generator_team: Mapping[str, nn.Module]
-    discriminator_team: Mapping[str, nn.Module]
-    generator_loss: LossFn
-    discriminator_loss: LossFn
-    generator_optimizer: optax.GradientTransformation
-    discriminator_optimizer: optax.GradientTransformation
-    example_inputs: Callable[[PyTree], Mapping[str, tuple]]
+    networks: Mapping[str, nn.Module]
+    loss: LossFn
+    optimizer: optax.GradientTransformation
     ema_decay: float | None = None
     ema_warmup: bool = False
+    metrics_prefix: str | None = None
 
     def __post_init__(self):
-        shared = set(self.generator_team) & set(self.discriminator_team)
-        if shared:
-            raise ValueError(f"Network names must be unique across teams; both teams have {sorted(shared)}.")
+        if not self.networks:
+            raise ValueError("A team needs at least one network.")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}.")
+        if self.ema_warmup and self.ema_decay is None:
+            raise ValueError("ema_warmup warms up the EMA's decay, so it needs ema_decay.")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Game:
+    """The static definition of a game of one or more named teams; a family fills it in.
+
+    Attributes:
+      teams: `{team name: Team}`, in update order: the alternating rule updates them in
+        this order (each against the others' newest parameters), and every rule draws
+        the teams' keys in it.
+      example_inputs: `batch -> {network name: args tuple}`, each network's init inputs.
+      init_extras: `batch -> {name: pytree}`, the initial extras (state that is not
+        parameters); None: the game keeps none.
+      advance_extras: `(extras, step) -> extras`, applied once at the end of every step
+        (after the teams' updates), with the step number before the increment; None
+        leaves extras to the losses' `Networks.update_extras`.
+    """
+    teams: Mapping[str, Team]
+    example_inputs: Callable[[PyTree], Mapping[str, tuple]]
+    init_extras: Callable[[PyTree], Mapping[str, PyTree]] | None = None
+    advance_extras: Callable[[Mapping[str, PyTree], jax.Array], Mapping[str, PyTree]] | None = None
+
+    def __post_init__(self):
+        if not self.teams:
+            raise ValueError("A game needs at least one team.")
+        seen = {}
+        for team_name, team in self.teams.items():
+            for net in team.networks:
+                if net in seen:
+                    raise ValueError(f"Network names must be unique across teams: {net!r} is "
+                                     f"in both {seen[net]!r} and {team_name!r}.")
+                seen[net] = team_name
 
     @property
     def modules(self) -> dict[str, nn.Module]:
-        return {**self.generator_team, **self.discriminator_team}
+        """`{network name: module}` over every team."""
+        return {name: module for team in self.teams.values()
+                for name, module in team.networks.items()}
+
+    def team_of(self, network: str) -> str:
+        """The name of the team that updates `network`."""
+        for team_name, team in self.teams.items():
+            if network in team.networks:
+                return team_name
+        raise KeyError(f"No network named {network!r}; the game has {sorted(self.modules)}.")
 
     def init(self, rng: jax.Array, example_batch: PyTree) -> GameState:
-        """Initializes every network, both optimizer states and the EMA weights.
+        """Initializes every network, every optimizer state, the EMA weights and extras.
 
         Args:
           rng: base key of the run.
-          example_batch: a batch (shapes matter, values do not) for `example_inputs`.
+          example_batch: a batch (shapes matter, values do not) for `example_inputs`
+            and `init_extras`.
         Returns:
-          `GameState` at step 0.
+          `GameState` at step 0. A network's initial parameters depend on the key and
+          its name only, not on its team or on the other networks.
         """
         inputs = self.example_inputs(example_batch)
         init_rng, run_rng = jax.random.split(rng)
-
-        def init_team(team: Mapping[str, nn.Module], optimizer) -> TeamState:
-            params, collections = {}, {}
-            for name in sorted(team):
-                if name not in inputs:
-                    raise KeyError(f"example_inputs gives no inputs for network {name!r}.")
-                key = jax.random.fold_in(init_rng, _stable_hash(name))
-                module = team[name]
-                kwargs = train_kwargs(module, False)
-                variables = module.init({"params": key, "dropout": key}, *inputs[name], **kwargs)
-                variables = flax.core.unfreeze(variables)
-                params[name] = variables.pop("params")
-                collections[name] = variables
-            return TeamState(params=params, collections=collections,
-                             opt_state=optimizer.init(params))
-
-        generator = init_team(self.generator_team, self.generator_optimizer)
-        discriminator = init_team(self.discriminator_team, self.discriminator_optimizer)
-        ema = jax.tree.map(jnp.copy, generator.params) if self.ema_decay is not None else None
-        return GameState(generator=generator, discriminator=discriminator, ema_params=ema,
-                         step=jnp.zeros((), jnp.int32), rng=run_rng)
+        teams = {name: _init_team(team, inputs, init_rng) for name, team in self.teams.items()}
+        ema = {name: jax.tree.map(jnp.copy, teams[name].params)
+               for name, team in self.teams.items() if team.ema_decay is not None}
+        extras = dict(self.init_extras(example_batch)) if self.init_extras else {}
+        return GameState(teams=teams, ema=ema, extras=extras, step=jnp.zeros((), jnp.int32),
+                         rng=run_rng)
 
     def bind(self, state: GameState, *, train: bool, rng: jax.Array,
              use_ema: bool = False) -> Networks:
-        """`Networks` over `state`'s variables (EMA generator weights if `use_ema`)."""
-        gen_params = state.generator.params
-        if use_ema and state.ema_params is not None:
-            gen_params = state.ema_params
-        return Networks(self.modules, {**gen_params, **state.discriminator.params},
-                        {**state.generator.collections, **state.discriminator.collections},
-                        train=train, rng=rng, step=state.step)
+        """`Networks` over `state`'s variables (EMA weights where kept, if `use_ema`)."""
+        return Networks(self.modules, state.params(use_ema=use_ema), state.collections(),
+                        train=train, rng=rng, step=state.step, extras=state.extras)
+
+    def apply(self, state: GameState, network: str, *args, use_ema: bool = False,
+              rng: jax.Array | None = None, method: str | Callable | None = None, **kwargs):
+        """Applies one network of `state` in inference mode: sample G, encode with E.
+
+        `game.apply(state, "generator", z, use_ema=True)` is G(z) with the EMA weights;
+        batch norm uses its running statistics and nothing in `state` changes.
+
+        Args:
+          state: a `GameState` of this game.
+          network: the network's name.
+          *args, **kwargs: its inputs (and keyword arguments of its `__call__` or
+            `method`).
+          use_ema: use the EMA weights of the network's team, where it keeps them.
+          rng: dropout key; None uses a fixed key (deterministic networks ignore it).
+          method: a method of the module to call instead of `__call__`.
+        Returns:
+          The network's output.
+        """
+        self.team_of(network)  # a named error for an unknown network
+        rng = jax.random.key(0) if rng is None else rng
+        nets = self.bind(state, train=False, rng=rng, use_ema=use_ema)
+        return nets(network, *args, method=method, **kwargs)
+
+
+def _init_team(team: Team, inputs: Mapping[str, tuple], init_rng: jax.Array) -> TeamState:
+    params, collections = {}, {}
+    for name in sorted(team.networks):
+        if name not in inputs:
+            raise KeyError(f"example_inputs gives no inputs for network {name!r}.")
+        key = jax.random.fold_in(init_rng, _stable_hash(name))
+        module = team.networks[name]
+        variables = module.init({"params": key, "dropout": key}, *inputs[name],
+                                **train_kwargs(module, False))
+        variables = flax.core.unfreeze(variables)
+        params[name] = variables.pop("params")
+        collections[name] = variables
+    return TeamState(params=params, collections=collections, opt_state=team.optimizer.init(params))
 
 
 def _stable_hash(name: str) -> int:

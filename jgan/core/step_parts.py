@@ -1,13 +1,15 @@
-"""The pieces every update rule of the two-team game is built from.
+"""The pieces every update rule is built from.
 
-A rule (`jgan.core.steps`, `jgan.update_rules`) takes gradients of one team at a state
-(`team_gradients`), turns them into new parameters with the team's optimizer
-(`apply_team_update`) and closes the step (`finish_step`: EMA, step count, metrics).
-Inside `shard_map`/`pmap`, `axis_name` averages gradients and metrics over devices.
+A rule (`jgan.core.steps`, `jgan.core.extragradient`) takes one team's gradients at a
+state (`team_gradients`), turns them into new parameters with the team's optimizer
+(`apply_team_update`) and closes the step (`finish_step`: EMA, extras, step count,
+metrics). Inside `shard_map`/`pmap`, `axis_name` averages gradients and metrics over
+devices.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,23 @@ import optax
 
 from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 
-TEAMS = ("generator", "discriminator")
+
+class TeamGradients(NamedTuple):
+    """One evaluation of a team's loss and its gradients.
+
+    Attributes:
+      loss: scalar loss.
+      grads: gradients shaped like the team's params.
+      collections: the team's mutable collections after the loss's forward passes in
+        training mode.
+      metrics: the loss's metrics.
+      extras: the extras entries the loss replaced (`Networks.update_extras`).
+    """
+    loss: jax.Array
+    grads: PyTree
+    collections: PyTree
+    metrics: Metrics
+    extras: dict
 
 
 def step_rng(state: GameState, axis_name: str | None = None) -> jax.Array:
@@ -28,32 +46,30 @@ def step_rng(state: GameState, axis_name: str | None = None) -> jax.Array:
 
 def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
                    team: str, axis_name: str | None,
-                   look_ahead: Callable[[GameState], GameState] | None = None):
+                   look_ahead: Callable[[GameState], GameState] | None = None) -> TeamGradients:
     """One team's loss and its gradients at `state`.
 
     Args:
       game: the static game.
       state: the point to differentiate at (its params may be tracers of an outer
-        differentiation, as in the unrolled generator loss).
+        differentiation, as in the unrolled loss).
       batch: the batch the team's loss sees.
       rng: key of the loss (its noise, dropout).
-      team: "generator" or "discriminator".
+      team: the team's name.
       axis_name: mapped axis to average the loss and gradients over, or None.
       look_ahead: maps the state, whose `team` params are the variables being
         differentiated, to the state the loss is evaluated at (the unrolled GAN's
-        look-ahead discriminator, `jgan.core.unrolled`); None evaluates at `state` itself.
+        look-ahead adversary, `jgan.core.unrolled`); None evaluates at `state` itself.
     Returns:
-      `(loss, grads, collections, metrics)`: scalar loss, gradients shaped like the
-      team's params, the team's collections after the loss's forward passes in training
-      mode, and the loss's metrics.
+      `TeamGradients`.
     """
-    if team not in TEAMS:
-        raise ValueError(f"team must be one of {TEAMS}, got {team!r}.")
-    team_state: TeamState = getattr(state, team)
-    loss_fn = game.generator_loss if team == "generator" else game.discriminator_loss
+    if team not in game.teams:
+        raise KeyError(f"No team named {team!r}; the game has {list(game.teams)}.")
+    team_state: TeamState = state.teams[team]
+    loss_fn = game.teams[team].loss
 
     def objective(team_params):
-        point = state.replace(**{team: team_state.replace(params=team_params)})
+        point = state.replace_team(team, team_state.replace(params=team_params))
         if look_ahead is not None:
             point = look_ahead(point)
         nets = game.bind(point, train=True, rng=rng)
@@ -66,13 +82,14 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
             # gradient of the averaged loss is the mean gradient with or without checking
             # (and under pmap).
             loss = jax.lax.pmean(loss, axis_name)
-        return loss, (metrics, nets.updated_collections(team_state.params.keys()))
+        return loss, (metrics, nets.updated_collections(team_state.params.keys()),
+                      nets.updated_extras())
 
-    (loss, (metrics, collections)), grads = jax.value_and_grad(objective, has_aux=True)(
-        team_state.params)
+    (loss, (metrics, collections, extras)), grads = jax.value_and_grad(
+        objective, has_aux=True)(team_state.params)
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
-    return loss, grads, collections, metrics
+    return TeamGradients(loss, grads, collections, metrics, extras)
 
 
 def apply_team_update(optimizer: optax.GradientTransformation, team_state: TeamState,
@@ -83,6 +100,12 @@ def apply_team_update(optimizer: optax.GradientTransformation, team_state: TeamS
                      collections=collections, opt_state=opt_state)
 
 
+def metrics_prefix(game: Game, team: str) -> str:
+    """The prefix of `team`'s step metrics (`Team.metrics_prefix`, else its name)."""
+    prefix = game.teams[team].metrics_prefix
+    return team if prefix is None else prefix
+
+
 def team_metrics(prefix: str, loss: jax.Array, grads: PyTree, metrics: Metrics) -> Metrics:
     """`{prefix}_loss`, `{prefix}_grad_norm` (global L2 norm) and the loss's metrics."""
     out = {f"{prefix}_loss": loss, f"{prefix}_grad_norm": optax.tree.norm(grads)}
@@ -90,35 +113,48 @@ def team_metrics(prefix: str, loss: jax.Array, grads: PyTree, metrics: Metrics) 
     return out
 
 
-def finish_step(game: Game, state: GameState, generator: TeamState,
-                discriminator: TeamState, metrics: Metrics,
-                axis_name: str | None) -> tuple[GameState, Metrics]:
-    """The new state (EMA of the generator's params, step + 1) and device-mean metrics."""
-    ema = state.ema_params
-    if ema is not None:
-        decay = game.ema_decay
-        if game.ema_warmup:
+def finish_step(game: Game, state: GameState, teams: dict[str, TeamState], metrics: Metrics,
+                axis_name: str | None, *,
+                extras: dict | None = None) -> tuple[GameState, Metrics]:
+    """The new state (EMA of the params, extras advanced, step + 1) and device-mean metrics.
+
+    Args:
+      game, state: the game and the state the step started from.
+      teams: every team's new state.
+      metrics: the step's metrics.
+      axis_name: mapped axis to average the metrics over, or None.
+      extras: the extras after the teams' updates (None: `state.extras`), before
+        `Game.advance_extras`.
+    """
+    ema = {}
+    for name, average in state.ema.items():
+        team = game.teams[name]
+        decay = team.ema_decay
+        if team.ema_warmup:
             t = state.step.astype(jnp.float32)
             decay = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
-        ema = optax.incremental_update(generator.params, ema, step_size=1.0 - decay)
+        ema[name] = optax.incremental_update(teams[name].params, average, step_size=1.0 - decay)
+    extras = state.extras if extras is None else extras
+    if game.advance_extras is not None:
+        extras = dict(game.advance_extras(extras, state.step))
     if axis_name is not None:
         metrics = jax.lax.pmean(metrics, axis_name)
-    new_state = state.replace(generator=generator, discriminator=discriminator,
-                              ema_params=ema, step=state.step + 1)
+    new_state = state.replace(teams=teams, ema=ema, extras=extras, step=state.step + 1)
     return new_state, metrics
 
 
-def split_discriminator_batches(batch: PyTree, d_steps: int) -> PyTree:
-    """Splits a batch of `d_steps * B` examples into `[d_steps, B, ...]` slices.
+def split_update_batches(batch: PyTree, num_slices: int) -> PyTree:
+    """Splits a batch of `num_slices * B` examples into `[num_slices, B, ...]` slices.
 
-    Slice i holds examples i, i + d_steps, i + 2 d_steps, ...: with the batch sharded
-    over devices along its first axis, every slice stays sharded the same way, so no
-    data moves between devices.
+    Slice i holds examples i, i + num_slices, i + 2 num_slices, ...: with the batch
+    sharded over devices along its first axis, every slice stays sharded the same way,
+    so no data moves between devices.
     """
     def split(x):
-        if x.shape[0] % d_steps:
+        if x.shape[0] % num_slices:
             raise ValueError(f"A batch of {x.shape[0]} examples does not split into "
-                             f"d_steps={d_steps} equal discriminator batches.")
-        x = x.reshape((x.shape[0] // d_steps, d_steps) + x.shape[1:])
+                             f"{num_slices} equal update batches (the most updates a "
+                             "team makes per step).")
+        x = x.reshape((x.shape[0] // num_slices, num_slices) + x.shape[1:])
         return jnp.moveaxis(x, 1, 0)
     return jax.tree.map(split, batch)

@@ -1,23 +1,29 @@
-"""Shared step functions of the two-team game: `(state, batch) -> (state, metrics)`.
+"""Step functions of a game of named teams: `(state, batch) -> (state, metrics)`.
 
-Every model family reuses these; a family only supplies its `Game` (networks, losses,
-optimizers). The update rules (`make_step`'s `update_rule`):
+Every model family reuses these; a family only supplies its `Game` (teams: networks,
+losses, optimizers). The update rules (`make_step`'s `update_rule`):
 
-* `alternating`: `d_steps` discriminator updates, each on its own slice of the batch,
-  then one generator update against the *updated* discriminator.
-* `simultaneous`: both teams' gradients are taken at the *same* point (the old state)
-  and applied together.
+* `alternating`: the teams update one after another in the game's order, each against
+  the others' newest parameters; a team can update several times per step
+  (`repeats`, e.g. 5 critic updates in WGAN-GP), each time on its own slice of the
+  batch.
+* `simultaneous`: every team's gradients are taken at the *same* point (the old
+  state) and applied together.
 * `optimistic`: simultaneous updates with optimistic optimizers (Daskalakis et al.
   2018), `optimistic_step`.
 * `extragradient`: gradients at an extrapolated point applied to the current one
   (Gidel et al. 2019), `jgan.core.extragradient.extragradient_step`.
 
 Separate learning rates per team (TTUR, Heusel et al. 2017) need nothing here: each
-team has its own optimizer (`Game.generator_optimizer`, `Game.discriminator_optimizer`;
-in configs `optimizer.generator.learning_rate` and `optimizer.discriminator.learning_rate`).
+team has its own optimizer (`Team.optimizer`; in GAN configs
+`optimizer.generator.learning_rate` and `optimizer.discriminator.learning_rate`).
 
-`unroll_steps=k` (every rule) takes the generator's loss through k differentiable
-discriminator updates (Unrolled GAN, Metz et al. 2017; `jgan.core.unrolled`).
+`unroll_steps=k` (two-team games, every rule) takes the loss of the team updated last
+through k differentiable updates of the other team (Unrolled GAN, Metz et al. 2017;
+`jgan.core.unrolled`).
+
+Keys: a step draws `key = fold_in(rng, step)`; the j-th team update of the step (in
+the game's order, counting repeats) uses `fold_in(key, j)`.
 
 All rules are pure and jit-compatible. Under `jax.jit` with the batch sharded over a
 device mesh they are data parallel as they stand (batch statistics span the global
@@ -26,8 +32,7 @@ averaged over that axis, and each device draws its own noise.
 """
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -38,98 +43,128 @@ from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 from jgan.core.step_parts import (
     apply_team_update,
     finish_step,
-    split_discriminator_batches,
+    metrics_prefix,
+    split_update_batches,
     step_rng,
     team_gradients,
     team_metrics,
 )
-from jgan.core.unrolled import generator_gradients
+from jgan.core.unrolled import unrolled_pair, unrolled_team_gradients
 
 __all__ = ["UPDATE_RULES", "StepFn", "alternating_step", "extragradient_step",
            "has_optimistic_optimizer", "make_step", "optimistic_step", "simultaneous_step",
-           "split_discriminator_batches", "step_rng"]
+           "split_update_batches", "step_rng"]
 
 StepFn = Callable[[GameState, PyTree], tuple[GameState, Metrics]]
 UPDATE_RULES = ("alternating", "simultaneous", "extragradient", "optimistic")
 
 
-def alternating_step(state: GameState, batch: PyTree, *, game: Game, d_steps: int = 1,
-                     unroll_steps: int = 0,
+def _gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *, team: str,
+               unroll_steps: int, axis_name: str | None):
+    # The team updated last in a two-team game looks ahead through its adversary's
+    # updates when unrolling; every other team's gradient is plain.
+    pair = unrolled_pair(game) if unroll_steps else None
+    if pair is not None and team == pair[0]:
+        return unrolled_team_gradients(game, state, batch, rng, team=team, adversary=pair[1],
+                                       unroll_steps=unroll_steps, axis_name=axis_name)
+    return team_gradients(game, state, batch, rng, team=team, axis_name=axis_name)
+
+
+def _checked_repeats(game: Game, repeats: Mapping[str, int] | None) -> dict[str, int]:
+    repeats = dict(repeats or {})
+    unknown = sorted(set(repeats) - set(game.teams))
+    if unknown:
+        raise KeyError(f"repeats names {unknown}, which are not teams of the game "
+                       f"{list(game.teams)}.")
+    for name, n in repeats.items():
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"repeats[{name!r}] must be an int >= 1, got {n!r}.")
+    return {name: repeats.get(name, 1) for name in game.teams}
+
+
+def alternating_step(state: GameState, batch: PyTree, *, game: Game,
+                     repeats: Mapping[str, int] | None = None, unroll_steps: int = 0,
                      axis_name: str | None = None) -> tuple[GameState, Metrics]:
-    """`d_steps` discriminator updates, then one generator update against the new D.
+    """The teams update in the game's order, each against the others' newest params.
+
+    The batch is split into S = max(repeats) slices (`split_update_batches`); a team
+    that updates r times per step takes the last r slices, one per update. For a GAN
+    with teams ("discriminator", "generator") and repeats {"discriminator": 5}, the
+    critic's five updates see slices 0..4 and the generator's the last.
 
     Args:
       state: the game state.
-      batch: pytree of arrays with leading axis `d_steps * B`; discriminator update i
-        sees `split_discriminator_batches(batch, d_steps)[i]`, the generator the last.
+      batch: pytree of arrays with leading axis `S * B`.
       game: the static game.
-      d_steps: discriminator updates per step (5 for WGAN-GP).
-      unroll_steps: the generator's loss is taken against the updated discriminator
-        unrolled this many more differentiable updates (`jgan.core.unrolled`); 0: plain.
+      repeats: `{team: updates per step}`; teams not named update once.
+      unroll_steps: in a two-team game, the loss of the team updated last is taken
+        against the other team unrolled this many more differentiable updates
+        (`jgan.core.unrolled`); 0: plain.
       axis_name: mapped axis to average gradients and metrics over, inside
         `shard_map`/`pmap`; None under plain `jit`.
     Returns:
-      `(new_state, metrics)`: `d_*` metrics averaged over the discriminator updates,
-      `g_*` from the generator update.
+      `(new_state, metrics)`: each team's metrics averaged over its updates.
     """
-    if d_steps < 1:
-        raise ValueError(f"d_steps must be >= 1, got {d_steps}.")
+    repeats = _checked_repeats(game, repeats)
     key = step_rng(state, axis_name)
-    d_batches = split_discriminator_batches(batch, d_steps)
+    num_slices = max(repeats.values())
+    batches = split_update_batches(batch, num_slices)
+    metrics, extras, j = {}, dict(state.extras), 0
+    for name, n in repeats.items():
+        def update(team_state: TeamState, xs, name=name):
+            team_batch, i = xs
+            point = state.replace_team(name, team_state).replace(extras=extras)
+            g = _gradients(game, point, team_batch, jax.random.fold_in(key, i), team=name,
+                           unroll_steps=unroll_steps, axis_name=axis_name)
+            new = apply_team_update(game.teams[name].optimizer, team_state, g.grads,
+                                    g.collections)
+            return new, (team_metrics(metrics_prefix(game, name), g.loss, g.grads, g.metrics),
+                         g.extras)
 
-    def d_update(disc: TeamState, xs):
-        d_batch, i = xs
-        s = state.replace(discriminator=disc)
-        loss, grads, colls, metrics = team_gradients(
-            game, s, d_batch, jax.random.fold_in(key, i), team="discriminator",
-            axis_name=axis_name)
-        return (apply_team_update(game.discriminator_optimizer, disc, grads, colls),
-                team_metrics("d", loss, grads, metrics))
-
-    if d_steps == 1:
-        disc, d_metrics = d_update(state.discriminator,
-                                   (jax.tree.map(lambda x: x[0], d_batches), 0))
-    else:
-        disc, d_metrics = jax.lax.scan(d_update, state.discriminator,
-                                       (d_batches, jnp.arange(d_steps)))
-        d_metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), d_metrics)
-
-    g_batch = jax.tree.map(lambda x: x[-1], d_batches)
-    g_loss, g_grads, g_colls, g_metrics = generator_gradients(
-        game, state.replace(discriminator=disc), g_batch, jax.random.fold_in(key, d_steps),
-        unroll_steps=unroll_steps, axis_name=axis_name)
-    gen = apply_team_update(game.generator_optimizer, state.generator, g_grads, g_colls)
-    metrics = {**team_metrics("g", g_loss, g_grads, g_metrics), **d_metrics}
-    return finish_step(game, state, gen, disc, metrics, axis_name)
+        team_batches = jax.tree.map(lambda x: x[num_slices - n:], batches)
+        if n == 1:
+            team_state, (team_m, team_extras) = update(
+                state.teams[name], (jax.tree.map(lambda x: x[0], team_batches), j))
+        else:
+            # Extras a repeated team changes are not threaded between its own updates;
+            # the last update's values are kept.
+            team_state, (team_m, team_extras) = jax.lax.scan(
+                update, state.teams[name], (team_batches, j + jnp.arange(n)))
+            team_m = jax.tree.map(lambda m: jnp.mean(m, axis=0), team_m)
+            team_extras = jax.tree.map(lambda e: e[-1], team_extras)
+        state = state.replace_team(name, team_state)
+        extras.update(team_extras)
+        metrics.update(team_m)
+        j += n
+    return finish_step(game, state, dict(state.teams), metrics, axis_name, extras=extras)
 
 
 def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps: int = 0,
                       axis_name: str | None = None) -> tuple[GameState, Metrics]:
-    """Both teams' gradients at the same point (the old state), applied together.
+    """Every team's gradients at the same point (the old state), applied together.
+
+    Team j (in the game's order) draws `fold_in(key, j)`. Extras a loss replaces are
+    written in the game's order after all updates.
 
     Args:
       state: the game state.
-      batch: pytree of arrays with leading axis B, seen by both losses.
+      batch: pytree of arrays with leading axis B, seen by every loss.
       game: the static game.
-      unroll_steps: the generator's loss is taken against the old discriminator
-        unrolled this many differentiable updates (`jgan.core.unrolled`); 0: plain.
+      unroll_steps: as in `alternating_step`, against the old state.
       axis_name: mapped axis for `shard_map`/`pmap`, as in `alternating_step`.
     Returns:
       `(new_state, metrics)`.
     """
     key = step_rng(state, axis_name)
-    d_loss, d_grads, d_colls, d_metrics = team_gradients(
-        game, state, batch, jax.random.fold_in(key, 0), team="discriminator",
-        axis_name=axis_name)
-    g_loss, g_grads, g_colls, g_metrics = generator_gradients(
-        game, state, batch, jax.random.fold_in(key, 1), unroll_steps=unroll_steps,
-        axis_name=axis_name)
-    disc = apply_team_update(game.discriminator_optimizer, state.discriminator, d_grads,
-                             d_colls)
-    gen = apply_team_update(game.generator_optimizer, state.generator, g_grads, g_colls)
-    metrics = {**team_metrics("g", g_loss, g_grads, g_metrics),
-               **team_metrics("d", d_loss, d_grads, d_metrics)}
-    return finish_step(game, state, gen, disc, metrics, axis_name)
+    teams, metrics, extras = {}, {}, dict(state.extras)
+    for j, name in enumerate(game.teams):
+        g = _gradients(game, state, batch, jax.random.fold_in(key, j), team=name,
+                       unroll_steps=unroll_steps, axis_name=axis_name)
+        teams[name] = apply_team_update(game.teams[name].optimizer, state.teams[name],
+                                        g.grads, g.collections)
+        metrics.update(team_metrics(metrics_prefix(game, name), g.loss, g.grads, g.metrics))
+        extras.update(g.extras)
+    return finish_step(game, state, teams, metrics, axis_name, extras=extras)
 
 
 def has_optimistic_optimizer(opt_state: PyTree) -> bool:
@@ -145,7 +180,7 @@ def optimistic_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps
                     axis_name: str | None = None) -> tuple[GameState, Metrics]:
     """Optimistic gradient descent (OGD; Daskalakis, Ilyas, Syrgkanis and Zeng 2018,
     "Training GANs with Optimism"): x_{t+1} = x_t - 2 eta g_t + eta g_{t-1} for each team,
-    with both teams' gradients g_t taken at the same point.
+    with every team's gradient g_t taken at the same point.
 
     The optimism lives in the teams' optimizers, which must carry the previous update:
     `optax.optimistic_gradient_descent(eta)` is OGD exactly (its first step, having no
@@ -153,15 +188,15 @@ def optimistic_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps
     the paper's Optimistic Adam in optax's form (2 u_t - u_{t-1} on Adam's updates u).
     The rule itself is `simultaneous_step`: keeping the memory in the optimizer state
     keeps `GameState` unchanged, checkpoints included, and reuses optax's
-    implementation. This rule only checks that both optimizers are optimistic, so that
+    implementation. This rule only checks that every optimizer is optimistic, so that
     a config cannot silently train plain simultaneous descent under the name.
 
     Args and returns: as for `simultaneous_step`.
     Raises:
       ValueError: a team's optimizer state has no optimistic memory.
     """
-    for team in ("generator", "discriminator"):
-        if not has_optimistic_optimizer(getattr(state, team).opt_state):
+    for team in game.teams:
+        if not has_optimistic_optimizer(state.teams[team].opt_state):
             raise ValueError(
                 f"update_rule='optimistic' needs optimistic optimizers, but the {team} "
                 "team's optimizer state has no optax.scale_by_optimistic_gradient memory; "
@@ -171,30 +206,40 @@ def optimistic_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps
                              axis_name=axis_name)
 
 
-def make_step(game: Game, *, update_rule: str = "alternating", d_steps: int = 1,
-              unroll_steps: int = 0, axis_name: str | None = None) -> StepFn:
+def make_step(game: Game, *, update_rule: str = "alternating",
+              repeats: Mapping[str, int] | None = None, unroll_steps: int = 0,
+              axis_name: str | None = None) -> StepFn:
     """The step function `(state, batch) -> (state, metrics)` for `update_rule`.
 
     Args:
       game: the static game.
       update_rule: one of `UPDATE_RULES`.
-      d_steps: discriminator updates per step; only "alternating" takes more than 1.
-      unroll_steps: differentiable discriminator updates in the generator's loss
-        (Unrolled GAN); 0 disables.
+      repeats: `{team: updates per step}`; only "alternating" takes more than 1.
+      unroll_steps: differentiable updates of the adversary in the loss of the team
+        updated last (Unrolled GAN; two-team games); 0 disables.
       axis_name: mapped axis inside `shard_map`/`pmap`, None under `jit`.
     Returns:
-      The step, not jitted: wrap it in `jax.jit` (with shardings) or `shard_map`.
+      The step, a plain function (not jitted): wrap it in `jax.jit` (with shardings)
+      or `shard_map`; `chex.assert_max_traces` accepts it.
     """
     if update_rule not in UPDATE_RULES:
         raise ValueError(f"Unknown update_rule {update_rule!r}; expected one of {UPDATE_RULES}.")
-    if update_rule != "alternating" and d_steps != 1:
-        raise ValueError(f"{update_rule} updates take one discriminator step; "
-                         f"got d_steps={d_steps}.")
+    checked = _checked_repeats(game, repeats)
+    if update_rule != "alternating" and max(checked.values()) != 1:
+        raise ValueError(f"{update_rule} updates take one update per team; got repeats={repeats}.")
     if unroll_steps < 0:
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}.")
-    kwargs = {"game": game, "unroll_steps": unroll_steps, "axis_name": axis_name}
-    if update_rule == "alternating":
-        return functools.partial(alternating_step, d_steps=d_steps, **kwargs)
+    if unroll_steps:
+        unrolled_pair(game, required=True)
     rule = {"simultaneous": simultaneous_step, "optimistic": optimistic_step,
-            "extragradient": extragradient_step}[update_rule]
-    return functools.partial(rule, **kwargs)
+            "extragradient": extragradient_step}.get(update_rule)
+
+    def step(state: GameState, batch: PyTree) -> tuple[GameState, Metrics]:
+        if rule is None:
+            return alternating_step(state, batch, game=game, repeats=checked,
+                                    unroll_steps=unroll_steps, axis_name=axis_name)
+        return rule(state, batch, game=game, unroll_steps=unroll_steps, axis_name=axis_name)
+
+    step.__doc__ = (f"One {update_rule} step of the game's teams {list(game.teams)}: "
+                    "(state, batch) -> (state, metrics).")
+    return step

@@ -1,4 +1,8 @@
-"""Unrolled GAN (Metz et al. 2017): the generator's loss through k discriminator updates.
+"""Unrolled GAN (Metz et al. 2017): one team's loss through k updates of its adversary.
+
+In a GAN the generator (theta_G) looks ahead through the discriminator's (theta_D)
+updates; in any two-team game, the team updated last looks ahead through the other
+(`unrolled_pair`).
 
 The generator minimizes the surrogate
 
@@ -34,52 +38,68 @@ import jax
 import jax.numpy as jnp
 
 from jgan.core.game import Game, GameState, PyTree, TeamState
-from jgan.core.step_parts import apply_team_update, team_gradients
+from jgan.core.step_parts import TeamGradients, apply_team_update, team_gradients
 
 
-def unrolled_discriminator(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
-                           unroll_steps: int, axis_name: str | None = None) -> TeamState:
-    """The discriminator team after `unroll_steps` differentiable updates.
+def unrolled_pair(game: Game, *, required: bool = False) -> tuple[str, str] | None:
+    """`(team, adversary)` of a two-team game: the team updated last looks ahead through
+    the first. None for other games, or a ValueError if `required`."""
+    names = list(game.teams)
+    if len(names) != 2:
+        if required:
+            raise ValueError(f"Unrolling needs a two-team game; this one has teams {names}.")
+        return None
+    return names[1], names[0]
+
+
+def unrolled_adversary(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
+                       adversary: str, unroll_steps: int,
+                       axis_name: str | None = None) -> TeamState:
+    """The adversary team after `unroll_steps` differentiable updates.
 
     Args:
       game: the static game.
-      state: the starting point; its generator params may be tracers, and the result
-        is differentiable with respect to them.
-      batch: the batch every unrolled discriminator loss sees.
-      rng: the key every unrolled discriminator loss uses.
-      unroll_steps: k >= 0, the number of updates (0 returns `state.discriminator`).
+      state: the starting point; the other team's params may be tracers, and the
+        result is differentiable with respect to them.
+      batch: the batch every unrolled loss sees.
+      rng: the key every unrolled loss uses.
+      adversary: the name of the team being unrolled (a GAN's discriminator).
+      unroll_steps: k >= 0, the number of updates (0 returns the team as it is).
       axis_name: mapped axis, as in the step rules.
     Returns:
-      A `TeamState` shaped like `state.discriminator`: params, optimizer state and
-      (gradient-stopped) collections after k updates with the discriminator's optimizer.
+      A `TeamState` shaped like the adversary's: params, optimizer state and
+      (gradient-stopped) collections after k updates with its optimizer.
     """
     if unroll_steps < 0:
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}.")
+    optimizer = game.teams[adversary].optimizer
 
-    def d_update(disc: TeamState, _):
-        _, grads, collections, _ = team_gradients(
-            game, state.replace(discriminator=disc), batch, rng, team="discriminator",
-            axis_name=axis_name)
-        return apply_team_update(game.discriminator_optimizer, disc, grads,
-                                 jax.lax.stop_gradient(collections)), None
+    def update(team_state: TeamState, _):
+        g = team_gradients(game, state.replace_team(adversary, team_state), batch, rng,
+                           team=adversary, axis_name=axis_name)
+        return apply_team_update(optimizer, team_state, g.grads,
+                                 jax.lax.stop_gradient(g.collections)), None
 
-    disc, _ = jax.lax.scan(d_update, state.discriminator, None, length=unroll_steps)
-    return disc
+    team_state, _ = jax.lax.scan(update, state.teams[adversary], None, length=unroll_steps)
+    return team_state
 
 
-def generator_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
-                        unroll_steps: int = 0, axis_name: str | None = None):
-    """The generator team's loss and gradients, against the discriminator unrolled k steps.
+def unrolled_team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
+                            team: str, adversary: str, unroll_steps: int = 0,
+                            axis_name: str | None = None) -> TeamGradients:
+    """`team`'s loss and gradients against `adversary` unrolled k steps.
 
-    `unroll_steps=0` is exactly `team_gradients(..., team="generator")`. For k > 0 the
-    loss is `f_k` above; the unroll uses `fold_in(rng, 1)` for its discriminator losses
-    and the generator's loss uses `rng`, as it does without unrolling.
+    `unroll_steps=0` is exactly `team_gradients(..., team=team)`. For k > 0 the loss is
+    `f_k` above; the unroll uses `fold_in(rng, 1)` for the adversary's losses and the
+    team's loss uses `rng`, as it does without unrolling.
 
     Args:
       game, state, batch, rng, axis_name: as for `jgan.core.step_parts.team_gradients`.
+      team: the team whose gradients are taken (a GAN's generator).
+      adversary: the team it looks ahead through.
       unroll_steps: k >= 0.
     Returns:
-      `(loss, grads, collections, metrics)` of the generator team.
+      `TeamGradients` of `team`.
     """
     if unroll_steps < 0:
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}.")
@@ -88,56 +108,55 @@ def generator_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Ar
         unroll_rng = jax.random.fold_in(rng, 1)
 
         def look_ahead(point: GameState) -> GameState:
-            return point.replace(discriminator=unrolled_discriminator(
-                game, point, batch, unroll_rng, unroll_steps=unroll_steps,
-                axis_name=axis_name))
+            return point.replace_team(adversary, unrolled_adversary(
+                game, point, batch, unroll_rng, adversary=adversary,
+                unroll_steps=unroll_steps, axis_name=axis_name))
 
-    return team_gradients(game, state, batch, rng, team="generator", axis_name=axis_name,
+    return team_gradients(game, state, batch, rng, team=team, axis_name=axis_name,
                           look_ahead=look_ahead)
 
 
-class GeneratorGradientTerms(NamedTuple):
-    """The unrolled generator gradient split into its two parts (each shaped like the
-    generator team's params).
+class UnrolledGradientTerms(NamedTuple):
+    """The unrolled gradient split into its two parts (each shaped like the team's params).
 
     Attributes:
       plain: grad_G L_G(theta_G, theta_D), no unrolling.
       direct: grad_G L_G(theta_G, theta_D^k) with theta_D^k held fixed: the plain
-        gradient, taken against the look-ahead discriminator.
+        gradient, taken against the look-ahead adversary.
       second_order: the rest of the unrolled gradient, (d theta_D^k / d theta_G)^T
-        grad_D L_G(theta_G, theta_D^k): how G's move changes D's next k updates.
-        `direct + second_order` is what `generator_gradients` returns.
+        grad_D L_G(theta_G, theta_D^k): how the team's move changes the adversary's next
+        k updates. `direct + second_order` is what `unrolled_team_gradients` returns.
     """
     plain: PyTree
     direct: PyTree
     second_order: PyTree
 
 
-def generator_gradient_terms(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
-                             unroll_steps: int,
-                             axis_name: str | None = None) -> GeneratorGradientTerms:
-    """The plain, direct and second-order parts of the unrolled generator gradient.
+def unrolled_gradient_terms(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *,
+                            team: str, adversary: str, unroll_steps: int,
+                            axis_name: str | None = None) -> UnrolledGradientTerms:
+    """The plain, direct and second-order parts of the unrolled gradient.
 
     A diagnostic for Unrolled GAN's look-ahead: with the discriminator's optimizer in
     the unroll, the second-order part scales with how strongly one update of D reacts
     to G (for SGD at rate eta, eta times a mixed second derivative; for Adam, its step
     over sqrt(v), larger where D's gradients have been small), and can outweigh the
-    direct part. Same arguments and keys as `generator_gradients`.
+    direct part. Same arguments and keys as `unrolled_team_gradients`.
 
     Returns:
-      `GeneratorGradientTerms`.
+      `UnrolledGradientTerms`.
     """
     unroll_rng = jax.random.fold_in(rng, 1)
 
     def look_ahead(point: GameState, hold: bool) -> GameState:
-        disc = unrolled_discriminator(game, point, batch, unroll_rng,
-                                      unroll_steps=unroll_steps, axis_name=axis_name)
-        return point.replace(discriminator=jax.lax.stop_gradient(disc) if hold else disc)
+        ahead = unrolled_adversary(game, point, batch, unroll_rng, adversary=adversary,
+                                   unroll_steps=unroll_steps, axis_name=axis_name)
+        return point.replace_team(adversary, jax.lax.stop_gradient(ahead) if hold else ahead)
 
-    grads = lambda ahead: team_gradients(game, state, batch, rng, team="generator",
-                                         axis_name=axis_name, look_ahead=ahead)[1]
+    grads = lambda ahead: team_gradients(game, state, batch, rng, team=team,
+                                         axis_name=axis_name, look_ahead=ahead).grads
     plain = grads(None)
     direct = grads(lambda p: look_ahead(p, hold=True))
     full = grads(lambda p: look_ahead(p, hold=False))
-    return GeneratorGradientTerms(plain=plain, direct=direct,
-                                  second_order=jax.tree.map(jnp.subtract, full, direct))
+    return UnrolledGradientTerms(plain=plain, direct=direct,
+                                 second_order=jax.tree.map(jnp.subtract, full, direct))

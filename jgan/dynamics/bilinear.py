@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgan.core.game import Game, GameState
+from jgan.core.game import Game, GameState, Team
 from jgan.core.steps import make_step
 
 X, Y = "x", "y"
@@ -63,15 +63,16 @@ def bilinear_game(learning_rate: float, *, update_rule: str = "simultaneous",
     def y_loss(nets, batch, rng):
         return -nets(X) * nets(Y), {}
 
-    return Game(generator_team={X: Scalar(x0)}, discriminator_team={Y: Scalar(y0)},
-                generator_loss=x_loss, discriminator_loss=y_loss,
-                generator_optimizer=optimizer, discriminator_optimizer=optimizer,
+    # y first: the rules' order (alternating: y then x) and keys are those of a GAN's
+    # discriminator and generator.
+    return Game(teams={"y": Team(networks={Y: Scalar(y0)}, loss=y_loss, optimizer=optimizer),
+                       "x": Team(networks={X: Scalar(x0)}, loss=x_loss, optimizer=optimizer)},
                 example_inputs=lambda batch: {X: (), Y: ()})
 
 
 def _point(state: GameState) -> jax.Array:
-    return jnp.stack([state.generator.params[X]["value"],
-                      state.discriminator.params[Y]["value"]])
+    return jnp.stack([state.teams["x"].params[X]["value"],
+                      state.teams["y"].params[Y]["value"]])
 
 
 def bilinear_trajectory(update_rule: str, *, learning_rate: float, num_steps: int,

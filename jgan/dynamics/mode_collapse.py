@@ -26,7 +26,6 @@ import numpy as np
 from jgan.data.mixtures import mixture_of
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.families.adversarial import GENERATOR
-from jgan.core.steps import make_step
 from jgan.train import builders
 
 
@@ -84,8 +83,7 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int], *,
         raise ValueError(f"eval_every={eval_every} must divide num_steps={config.num_steps}.")
     mixture = mixture_of(config)
     game = builders.build_game(config)
-    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps,
-                        unroll_steps=config.game.unroll_steps)
+    step_fn = builders.build_step(config, game)
     examples_per_step = config.batch_size * config.game.d_steps
     use_ema = config.game.ema_decay is not None
     latent_dim = config.model.latent_dim

@@ -93,15 +93,15 @@ def generator_gradient_norms(game: Game, state: GameState, z: jax.Array) -> Gene
       generator team's parameters.
     """
     def fake_logits(generator_params):
-        point = state.replace(generator=state.generator.replace(params=generator_params))
+        point = state.replace_team(GENERATOR, state.teams[GENERATOR].replace(params=generator_params))
         nets = game.bind(point, train=False, rng=jax.random.key(0))
         return nets(DISCRIMINATOR, nets(GENERATOR, z))
 
     def gradient_norm(loss_fn):
-        grads = jax.grad(lambda p: loss_fn(fake_logits=fake_logits(p)))(state.generator.params)
+        grads = jax.grad(lambda p: loss_fn(fake_logits=fake_logits(p)))(state.teams[GENERATOR].params)
         return optax.tree.norm(grads)
 
-    d_fake = jax.nn.sigmoid(fake_logits(state.generator.params))
+    d_fake = jax.nn.sigmoid(fake_logits(state.teams[GENERATOR].params))
     return GeneratorGradients(
         saturating=gradient_norm(losses.minimax_generator_loss),
         non_saturating=gradient_norm(losses.non_saturating_generator_loss),
@@ -130,7 +130,7 @@ def saturation_run(data: Mixture, *, num_steps: int, generator_loss: str = "non_
     """Trains an MLP GAN in which D wins, logging both generator losses' gradient norms.
 
     `adversarial_game` with `MLPGenerator` and `MLPDiscriminator`, Adam for both teams,
-    stepped by `make_step(game, update_rule="alternating", d_steps=d_steps)`: each step
+    stepped by `make_step(game, update_rule="alternating", repeats={"discriminator": d_steps})`: each step
     makes `d_steps` discriminator updates then one generator update. D is made to win
     by `d_steps > 1`, a discriminator learning rate above the generator's and
     `pretrain_steps` first steps in which the generator's learning rate is 0. Only
@@ -169,7 +169,7 @@ def saturation_run(data: Mixture, *, num_steps: int, generator_loss: str = "non_
         discriminator=MLPDiscriminator(hidden=tuple(hidden)), latent_dim=latent_dim,
         loss_type=generator_loss, generator_optimizer=optax.adam(generator_schedule),
         discriminator_optimizer=optax.adam(discriminator_learning_rate), data_key=DATA_KEY)
-    step = make_step(game, update_rule="alternating", d_steps=d_steps)
+    step = make_step(game, update_rule="alternating", repeats={DISCRIMINATOR: d_steps})
     init_key, data_key, probe_key = jax.random.split(jax.random.key(seed), 3)
     probe_z = sample_latent(probe_key, probe_size, latent_dim)
 

@@ -13,11 +13,37 @@ import optax
 
 from jgan.objectives import losses
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.core.game import Game, Metrics, Networks
+from jgan.core.game import Game, LossFn, Metrics, Networks, Team
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
+
+
+def gan_game(*, generator_team: dict[str, nn.Module], discriminator_team: dict[str, nn.Module],
+             generator_loss: LossFn, discriminator_loss: LossFn,
+             generator_optimizer: optax.GradientTransformation,
+             discriminator_optimizer: optax.GradientTransformation, example_inputs,
+             ema_decay: float | None = None) -> Game:
+    """The two-team game of a GAN: teams "discriminator" (updated first) and "generator".
+
+    Metrics are prefixed "d_" and "g_"; EMA weights, if any, are the generator team's.
+
+    Args:
+      generator_team, discriminator_team: `{network name: module}` of each team.
+      generator_loss, discriminator_loss: each team's `(nets, batch, rng) -> (loss,
+        metrics)`.
+      generator_optimizer, discriminator_optimizer: each team's optax transformation.
+      example_inputs: `batch -> {network name: args tuple}`.
+      ema_decay: decay of the generator team's EMA weights, or None.
+    """
+    return Game(teams={
+        DISCRIMINATOR: Team(networks=discriminator_team, loss=discriminator_loss,
+                            optimizer=discriminator_optimizer, metrics_prefix="d"),
+        GENERATOR: Team(networks=generator_team, loss=generator_loss,
+                        optimizer=generator_optimizer, ema_decay=ema_decay,
+                        metrics_prefix="g"),
+    }, example_inputs=example_inputs)
 
 
 def sample_latent(rng: jax.Array, batch_size: int, latent_dim: int) -> jax.Array:
@@ -137,9 +163,9 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
         return {GENERATOR: (jnp.zeros((1, latent_dim), jnp.float32),),
                 DISCRIMINATOR: (jnp.zeros((pack,) + batch_data(batch).shape[1:], jnp.float32),)}
 
-    return Game(generator_team={GENERATOR: generator},
+    return gan_game(generator_team={GENERATOR: generator},
                 discriminator_team={DISCRIMINATOR: discriminator},
                 generator_loss=generator_loss, discriminator_loss=discriminator_loss,
                 generator_optimizer=generator_optimizer,
                 discriminator_optimizer=discriminator_optimizer,
-                example_inputs=example_inputs, ema_decay=ema_decay)
+                    example_inputs=example_inputs, ema_decay=ema_decay)

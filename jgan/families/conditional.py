@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from jgan.objectives import losses
-from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, sample_latent
+from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game,
+                                       sample_latent)
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.core.game import Game, Networks
 
@@ -117,9 +118,9 @@ def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
         return {GENERATOR: (jnp.zeros((1, latent_dim), jnp.float32), y),
                 DISCRIMINATOR: (jnp.zeros((1,) + real.shape[1:], jnp.float32), y)}
 
-    return Game(generator_team={GENERATOR: generator},
-                discriminator_team={DISCRIMINATOR: discriminator},
-                generator_loss=generator_loss, discriminator_loss=discriminator_loss,
-                generator_optimizer=generator_optimizer,
-                discriminator_optimizer=discriminator_optimizer,
-                example_inputs=example_inputs, ema_decay=ema_decay)
+    return gan_game(generator_team={GENERATOR: generator},
+                    discriminator_team={DISCRIMINATOR: discriminator},
+                    generator_loss=generator_loss, discriminator_loss=discriminator_loss,
+                    generator_optimizer=generator_optimizer,
+                    discriminator_optimizer=discriminator_optimizer,
+                    example_inputs=example_inputs, ema_decay=ema_decay)

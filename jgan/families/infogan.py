@@ -34,7 +34,7 @@ import optax
 
 from jgan.objectives import auxiliary_losses, losses
 from jgan.augmentations import StyleAugmentation
-from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics
+from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.core.game import Game, Networks
 
@@ -292,8 +292,8 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
 
     generator_team, discriminator_team = {GENERATOR: generator}, {DISCRIMINATOR: discriminator}
     (generator_team if q_team == "generator" else discriminator_team)[Q_HEAD] = q_head
-    return Game(generator_team=generator_team, discriminator_team=discriminator_team,
-                generator_loss=generator_loss, discriminator_loss=discriminator_loss,
-                generator_optimizer=generator_optimizer,
-                discriminator_optimizer=discriminator_optimizer,
-                example_inputs=example_inputs, ema_decay=ema_decay)
+    return gan_game(generator_team=generator_team, discriminator_team=discriminator_team,
+                    generator_loss=generator_loss, discriminator_loss=discriminator_loss,
+                    generator_optimizer=generator_optimizer,
+                    discriminator_optimizer=discriminator_optimizer,
+                    example_inputs=example_inputs, ema_decay=ema_decay)

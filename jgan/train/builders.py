@@ -14,16 +14,18 @@ import optax
 from jgan.objectives import constraints, losses
 from jgan.augmentations import StyleAugmentation
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
+from jgan.families.adversarial import DISCRIMINATOR, GENERATOR
 from jgan.families.infogan import NOISE_DISTRIBUTIONS, Q_TEAMS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
 from jgan.core.game import Game
+from jgan.errors import ConfigError
 from jgan.models import resnet
 from jgan.models.conditioning import (AuxiliaryClassifierDiscriminator,
                                       LabelConditionedDiscriminator, LabelConditionedGenerator)
 from jgan.models.dcgan import SUPPORTED_RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.standing_statistics import standing_statistics
-from jgan.core.steps import UPDATE_RULES
+from jgan.core.steps import UPDATE_RULES, StepFn, make_step
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
 DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
@@ -73,10 +75,6 @@ FAMILY_ONLY_KEYS = {
     "game.gradient_penalty_one_sided": ("gan", "conditional"),
 }
 _NEUTRAL = {**KEYS_ADDED_LATER, "game.r2_gamma": 0.0, "game.gradient_penalty_one_sided": False}
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key."""
 
 
 def _require(cond: bool, key: str, message: str):
@@ -384,13 +382,25 @@ def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
     rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 6)
     return jax.jit(lambda state: standing_statistics(
         game, state, sampler, rng, num_batches=num_batches, batch_size=config.batch_size,
-        use_ema=use_ema and state.ema_params is not None))
+        use_ema=use_ema and bool(state.ema)))
 
 
 def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of a run: `config.family` picks the family, the rest its settings."""
-    warmup = config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"])
-    return dataclasses.replace(_family_game(config), ema_warmup=bool(warmup))
+    game = _family_game(config)
+    if config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"]):
+        generator = dataclasses.replace(game.teams[GENERATOR], ema_warmup=True)
+        game = dataclasses.replace(game, teams={**game.teams, GENERATOR: generator})
+    return game
+
+
+def build_step(config: ml_collections.ConfigDict, game: Game, *,
+               axis_name: str | None = None) -> StepFn:
+    """The run's step function: `game.update_rule`, `game.d_steps` discriminator updates
+    per step (alternating), `game.unroll_steps`; not jitted."""
+    return make_step(game, update_rule=config.game.update_rule,
+                     repeats={DISCRIMINATOR: config.game.d_steps},
+                     unroll_steps=config.game.unroll_steps, axis_name=axis_name)
 
 
 def _family_game(config: ml_collections.ConfigDict) -> Game:

@@ -1,9 +1,46 @@
-"""Checkpoints of a run with orbax: the whole `GameState` and the input position."""
+"""Checkpoints of a run with orbax: the whole `GameState` and the input position.
+
+States saved before games had named teams (fields `generator`, `discriminator`,
+`ema_params`) are read into today's `GameState` (`teams`, `ema`, `extras`) by
+`upgrade_legacy_state`, so that such a run resumes and continues exactly.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import orbax.checkpoint as ocp
+
+from jgan.core.game import GameState
+
+# The fields of a GameState as saved before named teams, and its two teams' names.
+LEGACY_FIELDS = frozenset({"generator", "discriminator", "ema_params", "step", "rng"})
+LEGACY_TEAMS = ("discriminator", "generator")
+
+
+def legacy_layout(abstract_state: GameState) -> dict:
+    """`abstract_state` (a two-team GAN's) laid out as states were saved before named
+    teams: `{generator, discriminator, ema_params, step, rng}`."""
+    if set(abstract_state.teams) != set(LEGACY_TEAMS) or abstract_state.extras:
+        raise ValueError(f"A checkpoint saved before named teams holds a GAN's two teams "
+                         f"{LEGACY_TEAMS}; this run's game has {sorted(abstract_state.teams)}"
+                         f"{' and extras' if abstract_state.extras else ''}.")
+    return {"generator": abstract_state.teams["generator"],
+            "discriminator": abstract_state.teams["discriminator"],
+            "ema_params": abstract_state.ema.get("generator"),
+            "step": abstract_state.step, "rng": abstract_state.rng}
+
+
+def upgrade_legacy_state(saved: dict, like: GameState) -> GameState:
+    """A state saved before named teams, as today's `GameState` (shaped like `like`)."""
+    teams = {name: like.teams[name].replace(**_fields(saved[name])) for name in LEGACY_TEAMS}
+    ema = {} if saved.get("ema_params") is None else {"generator": saved["ema_params"]}
+    return GameState(teams=teams, ema=ema, extras={}, step=saved["step"], rng=saved["rng"])
+
+
+def _fields(team) -> dict:
+    if isinstance(team, dict):
+        return {k: team[k] for k in ("params", "collections", "opt_state")}
+    return {"params": team.params, "collections": team.collections, "opt_state": team.opt_state}
 
 
 class RunCheckpoints:
@@ -18,7 +55,9 @@ class RunCheckpoints:
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
-            item_names=("state", "input"))
+            item_names=("state", "input"),
+            item_handlers={"state": ocp.StandardCheckpointHandler(),
+                           "input": ocp.JsonCheckpointHandler()})
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -31,15 +70,24 @@ class RunCheckpoints:
 
     def restore(self, step: int, abstract_state) -> tuple[object, dict]:
         """(state, input position) at `step`, laid out like `abstract_state`."""
+        state = self.restore_state(step, abstract_state)
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), input=ocp.args.JsonRestore()))
-        return restored["state"], restored["input"]
+            input=ocp.args.JsonRestore()))
+        return state, restored["input"]
 
     def restore_state(self, step: int, abstract_state):
-        """Only the `GameState` at `step` (for sampling and evaluation)."""
+        """Only the state at `step` (for sampling and evaluation), laid out like
+        `abstract_state`; a `GameState` saved before named teams is upgraded."""
+        legacy = (isinstance(abstract_state, GameState)
+                  and self._saved_fields(step) == LEGACY_FIELDS)
+        target = legacy_layout(abstract_state) if legacy else abstract_state
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state)))
-        return restored["state"]
+            state=ocp.args.StandardRestore(target)))["state"]
+        return upgrade_legacy_state(restored, abstract_state) if legacy else restored
+
+    def _saved_fields(self, step: int) -> frozenset:
+        tree = self._manager.item_metadata(step)["state"].tree
+        return frozenset(tree) if isinstance(tree, dict) else frozenset()
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
@@ -47,4 +95,3 @@ class RunCheckpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
-

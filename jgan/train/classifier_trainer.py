@@ -27,7 +27,7 @@ from jgan.data import images as image_data
 from jgan.data import in_memory
 from jgan.models.classifier import DigitClassifier
 from jgan.train import writers
-from jgan.train.builders import ConfigError
+from jgan.errors import ConfigError
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import DeviceDataInput, PipelineInput
 from jgan.train.resume import check_resumable

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ml_collections
 
-from jgan.train.builders import ConfigError
+from jgan.errors import ConfigError
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

@@ -26,7 +26,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.sharding import on_mesh
-from jgan.core.steps import make_step
 from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
@@ -134,8 +133,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     inp = build_input(config, replicated)
     game = builders.build_game(config)
-    step_fn = make_step(game, update_rule=config.game.update_rule, d_steps=config.game.d_steps,
-                        unroll_steps=config.game.unroll_steps)
+    step_fn = builders.build_step(config, game)
 
     example = inp.example_batch()
     init_fn = jax.jit(game.init, out_shardings=replicated)
