@@ -261,7 +261,8 @@ def test_gaussian_log_likelihood_rejects_bad_arguments():
         variational.gaussian_log_likelihood(x, mean=x, log_var=0.0, log_scale=0.0)
     with pytest.raises(ValueError, match="got neither"):
         variational.gaussian_log_likelihood(x, mean=x)
-    with pytest.raises(ValueError, match=r"log_var must broadcast to x's shape \(3, 4\); got \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"log_var must broadcast to x's shape \(3, 4\); got \(3,\)"):
         variational.gaussian_log_likelihood(x, mean=x, log_var=jnp.zeros(3))
     with pytest.raises(ValueError, match=r"log_scale must broadcast.*got \(3, 4, 1\)"):
         variational.gaussian_log_likelihood(x, mean=x, log_scale=jnp.zeros((3, 4, 1)))
