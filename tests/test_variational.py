@@ -15,6 +15,7 @@ jgan; Monte-Carlo comparisons allow five standard errors.
 from __future__ import annotations
 
 import functools
+import re
 
 import chex
 import jax
@@ -514,8 +515,12 @@ def test_iwae_rejects_bad_sample_counts(kwargs, message):
             log_likelihood_fn=lambda z: jnp.zeros(z.shape[0]), **kwargs)
 
 
-def test_iwae_rejects_mismatched_posterior_shapes():
-    with pytest.raises(ValueError, match=r"mean \(2, 3\) and log_var \(3, 2\)"):
-        variational.importance_weighted_bound(
-            jax.random.key(0), mean=jnp.zeros((2, 3)), log_var=jnp.zeros((3, 2)),
+@pytest.mark.parametrize("bound", ["elbo", "importance_weighted_bound"])
+@pytest.mark.parametrize("mean_shape, log_var_shape", [((2, 3), (3, 2)), ((4, 2, 3), (4, 2, 3))])
+def test_bounds_reject_posteriors_not_of_shape_batch_by_latent(bound, mean_shape,
+                                                               log_var_shape):
+    message = re.escape(f"mean {mean_shape} and log_var {log_var_shape}")
+    with pytest.raises(ValueError, match=message):
+        getattr(variational, bound)(
+            jax.random.key(0), mean=jnp.zeros(mean_shape), log_var=jnp.zeros(log_var_shape),
             log_likelihood_fn=lambda z: jnp.zeros(z.shape[0]), num_samples=4)

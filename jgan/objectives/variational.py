@@ -30,6 +30,7 @@ Conventions a family relies on:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -45,6 +46,14 @@ def _check_posterior(mean: jax.Array, log_var: jax.Array) -> None:
     if mean.shape != log_var.shape or mean.ndim < 1:
         raise ValueError(f"mean and log_var must have one shape [..., L]; got mean "
                          f"{mean.shape} and log_var {log_var.shape}.")
+
+
+def _check_batch_posterior(mean: jax.Array, log_var: jax.Array) -> None:
+    # The bounds hand log_likelihood_fn one latent per example: z [B, L].
+    _check_posterior(mean, log_var)
+    if mean.ndim != 2:
+        raise ValueError(f"mean and log_var must be [B, L]; got mean {mean.shape} and "
+                         f"log_var {log_var.shape}.")
 
 
 def _check_num_samples(num_samples: int, name: str = "num_samples") -> int:
@@ -248,6 +257,7 @@ def elbo(key: jax.Array, *, mean: jax.Array, log_var: jax.Array,
     Returns:
       `ELBOTerms(elbo, expected_log_likelihood, kl)`, each `[B]`.
     """
+    _check_batch_posterior(mean, log_var)
     z = reparameterize(key, mean=mean, log_var=log_var, num_samples=num_samples)
     log_likelihood = _log_likelihoods(log_likelihood_fn, z, mean.shape[0])
     expected_log_likelihood = jnp.mean(log_likelihood, axis=0)
@@ -280,7 +290,7 @@ def importance_weighted_bound(key: jax.Array, *, mean: jax.Array, log_var: jax.A
     Memory: the k samples are taken `chunk_size` at a time in a `lax.scan` that
     carries a running logsumexp of the log weights, so memory grows with `chunk_size`,
     not k; under differentiation each chunk is rematerialized (`jax.checkpoint`), so
-    the backward pass keeps only the carry. When k is not a multiple of `chunk_size`,
+    the backward pass stores one `[B]` carry per chunk, not the chunk's activations. When k is not a multiple of `chunk_size`,
     the last chunk is padded with samples whose log weights are masked to -inf.
     Sample i is keyed by `fold_in(key, i)` (not by its chunk), so the result does not
     depend on `chunk_size` beyond float rounding, and its z_i are those of
@@ -297,7 +307,7 @@ def importance_weighted_bound(key: jax.Array, *, mean: jax.Array, log_var: jax.A
     Returns:
       `[B]`: L_k per example.
     """
-    _check_posterior(mean, log_var)
+    _check_batch_posterior(mean, log_var)
     k = _check_num_samples(num_samples)
     chunk = k if chunk_size is None else min(_check_num_samples(chunk_size, "chunk_size"), k)
     num_chunks = -(-k // chunk)
@@ -305,7 +315,8 @@ def importance_weighted_bound(key: jax.Array, *, mean: jax.Array, log_var: jax.A
     mean, log_var = mean.astype(jnp.float32), log_var.astype(jnp.float32)
     indices = jnp.arange(num_chunks * chunk, dtype=jnp.uint32).reshape(num_chunks, chunk)
 
-    @jax.checkpoint
+    # prevent_cse=False: inside a scan, CSE cannot undo the rematerialization (JAX docs).
+    @functools.partial(jax.checkpoint, prevent_cse=False)
     def chunk_log_weights(chunk_indices: jax.Array) -> jax.Array:
         noise = _sample_noise(key, chunk_indices, mean.shape)
         z = mean + jnp.exp(0.5 * log_var) * noise                      # [c, B, L]
