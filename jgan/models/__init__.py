@@ -1,5 +1,7 @@
 """Networks: MLPs for 2-D data, DCGAN for 28/32/64-px images, SNGAN ResNets with class
-conditioning, label-conditioning wrappers, the evaluation classifier."""
+conditioning, label-conditioning wrappers, the evaluation classifier, encoders and
+decoders of autoencoders and VAEs."""
+from jgan.models.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jgan.models.classifier import DigitClassifier
 from jgan.models.conditional_layers import ConditionalBatchNorm, ProjectionHead
 from jgan.models.conditioning import (
@@ -12,8 +14,9 @@ from jgan.models.layers import UpsampleConv, depth_to_space, transposed_conv_to_
 from jgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
-__all__ = ["AuxiliaryClassifierDiscriminator", "ConditionalBatchNorm", "DCGANDiscriminator",
-           "DCGANGenerator", "DigitClassifier", "LabelConditionedDiscriminator",
-           "LabelConditionedGenerator", "MLPDiscriminator", "MLPGenerator", "ProjectionHead",
+__all__ = ["AuxiliaryClassifierDiscriminator", "ConditionalBatchNorm", "ConvDecoder",
+           "ConvEncoder", "DCGANDiscriminator", "DCGANGenerator", "DigitClassifier",
+           "LabelConditionedDiscriminator", "LabelConditionedGenerator", "MLPDecoder",
+           "MLPDiscriminator", "MLPEncoder", "MLPGenerator", "ProjectionHead",
            "ResNetDiscriminator", "ResNetGenerator", "UpsampleConv", "depth_to_space",
            "transposed_conv_to_subpixel_kernel"]
