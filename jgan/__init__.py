@@ -10,6 +10,7 @@ The public pieces, re-exported here:
     auxiliary_losses  ACGAN's class loss, InfoGAN's information loss
     constraints  weight clipping (optax)
   sharding     shard_examples, on_mesh: self-drawn examples split over the mesh's batch axis
+               data_mesh, place_on_mesh: the trainer's mesh and layout for your own loop
   families     adversarial_game (unconditional), conditional_game (cGAN, projection),
                acgan_game, infogan_game
   augmentations  random, differentiable style transformations (InfoGAN's augmented term)

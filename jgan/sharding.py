@@ -8,14 +8,19 @@ whole batch's fakes. `shard_examples` pins such arrays to the batch axis of the 
 context (`jax.set_mesh`), which makes the fake half of a step as data-parallel as the
 real half. `on_mesh` calls a jitted function with a mesh in context: the constraint is
 applied when the function is traced, so every call must see the same mesh.
+
+`data_mesh` builds the trainer's one-axis mesh, and `place_on_mesh` lays out a training
+state (replicated) and a real batch (split over the axis) on it, for a loop of your own.
 """
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Callable
 
 import jax
-from jax.sharding import AxisType, PartitionSpec as P
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
 
@@ -61,3 +66,50 @@ def on_mesh(mesh: jax.sharding.Mesh, fn: Callable) -> Callable:
         with jax.set_mesh(mesh):
             return fn(*args, **kwargs)
     return called_on_mesh
+
+
+def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The one-axis mesh `(DATA_AXIS,)` over `devices` the trainer trains on.
+
+    Args:
+      devices: the devices, in mesh order; None: all of `jax.devices()`.
+    Returns:
+      A `Mesh` of shape `{"data": len(devices)}` (automatic axis, as the trainer's).
+    """
+    devices = np.asarray(jax.devices() if devices is None else devices).reshape(-1)
+    return Mesh(devices, (DATA_AXIS,))
+
+
+def place_on_mesh(mesh: Mesh, state, batch, *, axis_name: str = DATA_AXIS):
+    """The trainer's layout for a loop of your own: `state` replicated on every device of
+    `mesh`, each array of `batch` split along its leading (example) axis over `axis_name`.
+
+    Call the jitted step on the results inside `with jax.set_mesh(mesh):`, so that the
+    examples a loss draws itself are split the same way (`shard_examples`). `batch` is
+    the whole batch, the same on every process (per-process input pipelines build it
+    with `jax.make_array_from_process_local_data`, as the trainer does).
+
+    Args:
+      mesh: a mesh with axis `axis_name` (e.g. `data_mesh()`).
+      state: a pytree of arrays (a `GameState`), copied whole to every device.
+      batch: a pytree of `[B, ...]` arrays, B a multiple of the axis size.
+    Returns:
+      `(state, batch)` as `jax.Array`s laid out `P()` and `P(axis_name)` on `mesh`.
+    Raises:
+      ValueError: `mesh` without `axis_name`, or a batch leaf without a leading axis
+        that splits over it (naming the leaf, its leading size and the device count).
+    """
+    if axis_name not in mesh.axis_names:
+        raise ValueError(f"mesh has axes {mesh.axis_names}; place_on_mesh splits the batch "
+                         f"over {axis_name!r}.")
+    size = mesh.shape[axis_name]
+    for path, leaf in jax.tree_util.tree_leaves_with_path(batch):
+        shape = np.shape(leaf)
+        if not shape or shape[0] % size:
+            leading = shape[0] if shape else "none (a scalar)"
+            raise ValueError(
+                f"batch{jax.tree_util.keystr(path)}: leading size {leading} does not split "
+                f"over the {size} devices of mesh axis {axis_name!r}; use a batch size "
+                f"that is a multiple of {size}.")
+    return (jax.device_put(state, NamedSharding(mesh, P())),
+            jax.device_put(batch, NamedSharding(mesh, P(axis_name))))

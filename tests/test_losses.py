@@ -384,3 +384,51 @@ def test_b_and_b1_shapes_agree(loss_type):
     grad_col = grad_g(fake[:, None])
     chex.assert_shape(grad_col, (6, 1))
     chex.assert_trees_all_close(grad_col[:, 0], grad_g(fake))
+
+
+# ------------------------------------------------------------------ shapes, errors
+
+
+@pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
+@pytest.mark.parametrize("real_shape,fake_shape", [
+    ((4, 3, 3), (5, 3, 3)),          # a patch discriminator's grid, different batch sizes
+    ((4, 3, 3, 1), (5, 3, 3)),       # ... with a trailing channel on one side
+    ((6, 1), (5,)),                  # [B, 1] against [B']: each side its own mean
+    ((6, 1, 1, 1), (6, 1)),
+])
+def test_losses_average_each_side_over_all_examples_and_positions(loss_type, real_shape,
+                                                                  fake_shape):
+    rng = np.random.default_rng(7)
+    real = rng.uniform(-3, 3, real_shape).astype(np.float32)
+    fake = rng.uniform(-3, 3, fake_shape).astype(np.float32)
+    d = _dispatch_d(real_logits=real, fake_logits=fake, loss_type=loss_type)
+    g = _dispatch_g(fake_logits=fake, loss_type=loss_type)
+    chex.assert_shape((d, g), ())
+    chex.assert_trees_all_close(d, np.float32(ref_d_loss(loss_type, real, fake)), rtol=1e-5)
+    chex.assert_trees_all_close(g, np.float32(ref_g_loss(loss_type, fake)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
+@pytest.mark.parametrize("real_shape,fake_shape,named", [
+    ((), (4,), "real_logits"),
+    ((4,), (), "fake_logits"),
+    ((0,), (4,), "real_logits"),
+    ((4,), (0, 1), "fake_logits"),
+    ((4, 0), (4,), "real_logits"),
+    ((4, 2), (4,), r"real_logits \(4, 2\) and fake_logits \(4,\)"),
+    ((4, 3, 3), (4, 9), r"real_logits \(4, 3, 3\) and fake_logits \(4, 9\)"),
+])
+def test_discriminator_losses_reject_shapes_they_cannot_average(loss_type, real_shape,
+                                                                fake_shape, named):
+    real, fake = jnp.zeros(real_shape), jnp.zeros(fake_shape)
+    with pytest.raises(ValueError, match=named):
+        losses.discriminator_loss(real_logits=real, fake_logits=fake, loss_type=loss_type)
+    with pytest.raises(ValueError, match=named):   # shapes are static: jit raises too
+        _dispatch_d(real_logits=real, fake_logits=fake, loss_type=loss_type)
+
+
+@pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0)])
+def test_generator_losses_reject_scalar_and_empty_logits(loss_type, shape):
+    with pytest.raises(ValueError, match=r"fake_logits .*got shape"):
+        _dispatch_g(fake_logits=jnp.zeros(shape), loss_type=loss_type)

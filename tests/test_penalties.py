@@ -188,3 +188,32 @@ def test_gradient_penalty_is_differentiable_for_a_constant_critic():
     value, grad = jax.jit(jax.value_and_grad(gp_of_scale))(jnp.float32(2.0))
     chex.assert_trees_all_close(value, jnp.float32(1.0), rtol=1e-5)
     chex.assert_tree_all_finite(grad)
+
+
+@pytest.mark.parametrize("outputs,shape", [
+    (lambda x: jnp.sum(x, -1)[:, None] + jnp.sum(x, -1)[None, :], r"\(4, 4\)"),  # [B, B]
+    (lambda x: x[:, :2], r"\(4, 2\)"),                                          # two heads
+    (lambda x: jnp.sum(x), r"\(\)"),                                            # batch sum
+    (lambda x: jnp.sum(x, -1)[:, None, None], r"\(4, 1, 1\)"),
+])
+def test_penalties_reject_critics_without_one_output_per_example(outputs, shape):
+    """The gradient of the sum of several outputs per example is not a per-example
+    score's gradient: each penalty raises naming the critic's output shape."""
+    real, fake = _data((4, 3), 16)
+    calls = [
+        lambda: penalties.gradient_penalty(outputs, real=real, fake=fake, rng=jax.random.key(0)),
+        lambda: penalties.r1_penalty(outputs, real=real),
+        lambda: penalties.r2_penalty(outputs, fake=fake),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"critic_fn .* got outputs {shape} for inputs "
+                                             r"\(4, 3\)"):
+            jax.jit(call)()
+
+
+def test_interpolates_and_penalties_reject_inputs_that_would_broadcast():
+    real, fake = _data((4, 3), 17)
+    with pytest.raises(ValueError, match=r"interpolates .*real \(4, 3\) and fake \(1, 3\)"):
+        penalties.interpolates(real, fake[:1], jax.random.key(0))
+    with pytest.raises(ValueError, match=r"inputs must be \[B, ...\].*\(\)"):
+        penalties.r1_penalty(lambda x: x, real=jnp.float32(1.0))

@@ -8,11 +8,15 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jgan.core import game as game_module
-from jgan.sharding import on_mesh, shard_examples
+from jgan.families import adversarial_game
+from jgan.models import MLPDiscriminator, MLPGenerator
+from jgan.sharding import data_mesh, on_mesh, place_on_mesh, shard_examples
+from jgan.core.steps import make_step
 from jgan.train import builders, trainer
 
 
@@ -165,3 +169,62 @@ def test_trainer_traces_its_step_and_sampler_with_the_mesh_in_context(tmp_path, 
     config.num_steps = 20
     trainer.train_and_evaluate(config, tmp_path)
     assert seen and all(mesh == {"data": 8} for mesh in seen), seen
+
+
+def test_data_mesh_is_the_trainers_one_axis_mesh():
+    mesh = data_mesh()
+    assert mesh.axis_names == ("data",) and dict(mesh.shape) == {"data": 8}
+    assert list(mesh.devices) == jax.devices()
+    assert mesh.axis_types == Mesh(np.array(jax.devices()), ("data",)).axis_types
+    assert dict(data_mesh(jax.devices()[:2]).shape) == {"data": 2}
+
+
+def _small_game_state_and_batch(batch_size=16):
+    # SGD, so that the two layouts' parameters compare gradients (see _game_and_batch).
+    game = adversarial_game(generator=MLPGenerator(hidden=(16,)),
+                            discriminator=MLPDiscriminator(hidden=(16,)), latent_dim=4,
+                            loss_type="non_saturating", generator_optimizer=optax.sgd(0.1),
+                            discriminator_optimizer=optax.sgd(0.1), ema_decay=0.9)
+    batch = {"image": jnp.asarray(np.random.default_rng(3).normal(size=(batch_size, 2)),
+                                  jnp.float32)}
+    return game, game.init(jax.random.key(2), batch), batch
+
+
+def test_place_on_mesh_replicates_the_state_and_splits_the_batch():
+    game, state, batch = _small_game_state_and_batch()
+    step_fn = make_step(game, update_rule="alternating", repeats={"discriminator": 2})
+    one_state, one_metrics = jax.jit(step_fn)(state, batch)
+
+    mesh = data_mesh()
+    placed_state, placed_batch = place_on_mesh(mesh, state, batch)
+    image = placed_batch["image"]
+    assert image.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), image.ndim)
+    assert len({s.device for s in image.addressable_shards}) == 8
+    assert all(s.data.shape == (2, 2) for s in image.addressable_shards)
+    for leaf in jax.tree.leaves(placed_state):
+        assert leaf.sharding.is_fully_replicated and len(leaf.devices()) == 8, leaf.sharding
+    chex.assert_trees_all_equal(jax.device_get(placed_batch), jax.device_get(batch))
+
+    with jax.set_mesh(mesh):
+        eight_state, eight_metrics = jax.jit(step_fn)(placed_state, placed_batch)
+    assert len(eight_state.teams["generator"].params["generator"]["Dense_0"]["kernel"].devices()) == 8
+    comparable = lambda s: jax.device_get(s.replace(rng=jax.random.key_data(s.rng)))
+    chex.assert_trees_all_close(comparable(eight_state), comparable(one_state),
+                                rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(jax.device_get(eight_metrics), jax.device_get(one_metrics),
+                                rtol=1e-5, atol=1e-6)
+
+
+def test_place_on_mesh_names_the_leaf_that_does_not_split():
+    _, state, batch = _small_game_state_and_batch(batch_size=12)
+    batch = {"image": batch["image"], "label": jnp.zeros((16,), jnp.int32)}
+    with pytest.raises(ValueError, match=r"batch\['image'\]: leading size 12 does not split "
+                                         r"over the 8 devices of mesh axis 'data'"):
+        place_on_mesh(data_mesh(), state, batch)
+    with pytest.raises(ValueError, match=r"batch\['step'\]: leading size none \(a scalar\)"):
+        place_on_mesh(data_mesh(), state, {"image": jnp.zeros((16, 2)), "step": 3})
+    # Twelve examples split over four devices.
+    _, placed = place_on_mesh(data_mesh(jax.devices()[:4]), state, {"image": batch["image"]})
+    assert all(s.data.shape == (3, 2) for s in placed["image"].addressable_shards)
+    with pytest.raises(ValueError, match=r"mesh has axes \('batch',\)"):
+        place_on_mesh(Mesh(np.array(jax.devices()), ("batch",)), state, batch)

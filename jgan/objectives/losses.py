@@ -1,7 +1,12 @@
 """Adversarial losses, computed from discriminator logits.
 
-Every loss takes the raw discriminator output ("logits", shape `[B]` or `[B, 1]`) and
-returns a scalar mean over the batch. Probability-based games (minimax,
+Every loss takes the raw discriminator output ("logits") and returns a scalar mean over
+the batch. Logits are `[B]` or `[B, 1]` (one per example) or `[B, ...]` (a patch
+discriminator's grid: the mean runs over every example and position). Real and fake
+logits are averaged each on its own, never against each other, so `[B, 1]` real with
+`[B']` fake is the mean of each side; their per-example shapes (size-1 axes aside) must
+agree. A scalar, an empty batch or per-example shapes that disagree raise a ValueError
+naming the argument and the shapes. Probability-based games (minimax,
 non-saturating) use D(x) = sigmoid(logit) and are written with `softplus` so they stay
 finite and exact for logits of any magnitude (log sigmoid(l) = -softplus(-l),
 log(1 - sigmoid(l)) = -softplus(l)).
@@ -27,8 +32,29 @@ LOSS_TYPES = ("minimax", "non_saturating", "wasserstein", "hinge", "least_square
 PROBABILISTIC_LOSS_TYPES = ("minimax", "non_saturating")
 
 
-def _flat(logits: jax.Array) -> jax.Array:
+def _flat(logits: jax.Array, argument: str = "fake_logits") -> jax.Array:
+    """`[B, ...]` logits as float32 `[B, n]`; a scalar or an empty batch raises."""
+    logits = jnp.asarray(logits)
+    if logits.ndim == 0 or logits.shape[0] == 0 or logits.size == 0:
+        raise ValueError(f"{argument} must be [B] or [B, ...] logits with B >= 1 and at "
+                         f"least one output per example; got shape {logits.shape}.")
     return jnp.reshape(logits, (logits.shape[0], -1)).astype(jnp.float32)
+
+
+def _per_example_shape(logits: jax.Array) -> tuple[int, ...]:
+    # Size-1 axes carry no positions: [B], [B, 1] and [B, 1, 1, 1] are one logit each.
+    return tuple(d for d in jnp.shape(logits)[1:] if d != 1)
+
+
+def _real_and_fake(real_logits: jax.Array, fake_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Both sides as float32 `[B, n]` and `[B', n]`; per-example shapes must agree."""
+    real, fake = _flat(real_logits, "real_logits"), _flat(fake_logits, "fake_logits")
+    if _per_example_shape(real_logits) != _per_example_shape(fake_logits):
+        raise ValueError(
+            "real_logits and fake_logits must have the same per-example shape (size-1 axes "
+            f"aside); got real_logits {jnp.shape(real_logits)} and fake_logits "
+            f"{jnp.shape(fake_logits)}.")
+    return real, fake
 
 
 def minimax_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -39,13 +65,13 @@ def minimax_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array
     p_data(x) / (p_data(x) + p_g(x)).
 
     Args:
-        real_logits: `[B]` or `[B, 1]` logits on real data.
-        fake_logits: `[B']` or `[B', 1]` logits on generated data.
+        real_logits: `[B]`, `[B, 1]` or `[B, ...]` logits on real data.
+        fake_logits: `[B']`, `[B', 1]` or `[B', ...]` (like `real_logits`) on generated data.
     Returns:
         Scalar loss.
     """
-    return (jnp.mean(jax.nn.softplus(-_flat(real_logits)))
-                    + jnp.mean(jax.nn.softplus(_flat(fake_logits))))
+    real, fake = _real_and_fake(real_logits, fake_logits)
+    return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
 
 
 def minimax_generator_loss(*, fake_logits: jax.Array) -> jax.Array:
@@ -56,7 +82,7 @@ def minimax_generator_loss(*, fake_logits: jax.Array) -> jax.Array:
     practice uses `non_saturating_generator_loss`.
 
     Args:
-        fake_logits: `[B]` or `[B, 1]` logits on generated data.
+        fake_logits: `[B]`, `[B, 1]` or `[B, ...]` logits on generated data.
     Returns:
         Scalar loss (always <= 0).
     """
@@ -70,7 +96,7 @@ def non_saturating_generator_loss(*, fake_logits: jax.Array) -> jax.Array:
     game, but strong gradients exactly where the saturating loss has none.
 
     Args:
-        fake_logits: `[B]` or `[B, 1]` logits on generated data.
+        fake_logits: `[B]`, `[B, 1]` or `[B, ...]` logits on generated data.
     Returns:
         Scalar loss (always >= 0).
     """
@@ -84,19 +110,20 @@ def wasserstein_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.A
     when f is 1-Lipschitz (enforce with weight clipping or a gradient penalty).
 
     Args:
-        real_logits: `[B]` critic outputs on real data.
-        fake_logits: `[B']` critic outputs on generated data.
+        real_logits: `[B]`, `[B, 1]` or `[B, ...]` critic outputs on real data.
+        fake_logits: `[B']`, ... (like `real_logits`) critic outputs on generated data.
     Returns:
         Scalar loss.
     """
-    return jnp.mean(_flat(fake_logits)) - jnp.mean(_flat(real_logits))
+    real, fake = _real_and_fake(real_logits, fake_logits)
+    return jnp.mean(fake) - jnp.mean(real)
 
 
 def wasserstein_generator_loss(*, fake_logits: jax.Array) -> jax.Array:
     """Generator loss of the Wasserstein GAN (Arjovsky et al. 2017): L_G = -E_z[f(G(z))].
 
     Args:
-        fake_logits: `[B]` critic outputs on generated data.
+        fake_logits: `[B]`, `[B, 1]` or `[B, ...]` critic outputs on generated data.
     Returns:
         Scalar loss.
     """
@@ -109,13 +136,13 @@ def hinge_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array) 
     L_D = E_x[max(0, 1 - f(x))] + E_z[max(0, 1 + f(G(z)))].
 
     Args:
-        real_logits: `[B]` discriminator outputs on real data.
-        fake_logits: `[B']` discriminator outputs on generated data.
+        real_logits: `[B]`, `[B, 1]` or `[B, ...]` discriminator outputs on real data.
+        fake_logits: `[B']`, ... (like `real_logits`) discriminator outputs on generated data.
     Returns:
         Scalar loss (>= 0; 0 once real outputs >= 1 and fake outputs <= -1).
     """
-    return (jnp.mean(jax.nn.relu(1.0 - _flat(real_logits)))
-                    + jnp.mean(jax.nn.relu(1.0 + _flat(fake_logits))))
+    real, fake = _real_and_fake(real_logits, fake_logits)
+    return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
 
 
 def least_squares_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -124,20 +151,20 @@ def least_squares_discriminator_loss(*, real_logits: jax.Array, fake_logits: jax
     L_D = E_x[(f(x) - 1)^2] / 2 + E_z[f(G(z))^2] / 2.
 
     Args:
-        real_logits: `[B]` discriminator outputs on real data.
-        fake_logits: `[B']` discriminator outputs on generated data.
+        real_logits: `[B]`, `[B, 1]` or `[B, ...]` discriminator outputs on real data.
+        fake_logits: `[B']`, ... (like `real_logits`) discriminator outputs on generated data.
     Returns:
         Scalar loss.
     """
-    return (0.5 * jnp.mean(jnp.square(_flat(real_logits) - 1.0))
-                    + 0.5 * jnp.mean(jnp.square(_flat(fake_logits))))
+    real, fake = _real_and_fake(real_logits, fake_logits)
+    return 0.5 * jnp.mean(jnp.square(real - 1.0)) + 0.5 * jnp.mean(jnp.square(fake))
 
 
 def least_squares_generator_loss(*, fake_logits: jax.Array) -> jax.Array:
     """Least-squares generator loss (Mao et al. 2017, c=1): L_G = E_z[(f(G(z)) - 1)^2] / 2.
 
     Args:
-        fake_logits: `[B]` discriminator outputs on generated data.
+        fake_logits: `[B]`, `[B, 1]` or `[B, ...]` discriminator outputs on generated data.
     Returns:
         Scalar loss.
     """
@@ -172,11 +199,14 @@ def discriminator_loss(*, real_logits: jax.Array, fake_logits: jax.Array,
     """The discriminator's loss for the game `loss_type` (see the module table).
 
     Args:
-        real_logits: `[B]` or `[B, 1]` discriminator outputs on real data.
-        fake_logits: `[B']` or `[B', 1]` discriminator outputs on generated data.
+        real_logits: `[B]`, `[B, 1]` or `[B, ...]` discriminator outputs on real data.
+        fake_logits: `[B']`, ... (like `real_logits`) discriminator outputs on generated data.
         loss_type: one of `LOSS_TYPES`.
     Returns:
         Scalar loss to minimize.
+    Raises:
+        ValueError: an unknown `loss_type`, scalar or empty logits, or real and fake
+          logits of different per-example shapes (see the module docstring).
     """
     return _DISCRIMINATOR_LOSSES[check_loss_type(loss_type)](
             real_logits=real_logits, fake_logits=fake_logits)
@@ -186,7 +216,7 @@ def generator_loss(*, fake_logits: jax.Array, loss_type: str) -> jax.Array:
     """The generator's loss for the game `loss_type` (see the module table).
 
     Args:
-        fake_logits: `[B]` or `[B, 1]` discriminator outputs on generated data.
+        fake_logits: `[B]`, `[B, 1]` or `[B, ...]` discriminator outputs on generated data.
         loss_type: one of `LOSS_TYPES`.
     Returns:
         Scalar loss to minimize.

@@ -1,11 +1,12 @@
 """Gradient penalties on the discriminator's input.
 
 Each penalty takes `critic_fn`, a function from a batch of inputs `[B, ...]` to one
-output per example `[B]` or `[B, 1]`, and returns a scalar. The per-example input
-gradients are taken as the gradient of `sum(critic_fn(x))`, which is exact only when
-example i's output depends on example i alone: use these penalties with critics
-without batch statistics in training mode (layer or no normalization, as Gulrajani et
-al. 2017 advise), or with batch norm in inference mode.
+output per example `[B]` or `[B, 1]` (other output shapes raise a ValueError), and
+returns a scalar. The per-example input gradients are taken as the gradient of
+`sum(critic_fn(x))`, which is exact only when example i's output depends on example i
+alone: use these penalties with critics without batch statistics in training mode
+(layer or no normalization, as Gulrajani et al. 2017 advise), or with batch norm in
+inference mode.
 """
 from __future__ import annotations
 
@@ -18,8 +19,27 @@ CriticFn = Callable[[jax.Array], jax.Array]
 
 
 def input_gradients(critic_fn: CriticFn, inputs: jax.Array) -> jax.Array:
-    """d critic(x_i) / d x_i for every example: `[B, ...]` like `inputs`."""
-    return jax.grad(lambda x: jnp.sum(critic_fn(x).astype(jnp.float32)))(inputs)
+    """d critic(x_i) / d x_i for every example: `[B, ...]` like `inputs`.
+
+    Raises:
+      ValueError: `inputs` without a batch axis, or `critic_fn` returning anything but
+        one output per example (`[B]` or `[B, 1]`): the gradient of a sum over several
+        outputs per example (a patch critic's grid, a [B, B] broadcast) is not the
+        gradient of a per-example score.
+    """
+    if jnp.ndim(inputs) == 0:
+        raise ValueError(
+            f"inputs must be [B, ...] with a batch axis; got shape {jnp.shape(inputs)}.")
+
+    def total(x):
+        outputs = critic_fn(x)
+        if jnp.shape(outputs) not in ((x.shape[0],), (x.shape[0], 1)):
+            raise ValueError(
+                "critic_fn must return one output per example, [B] or [B, 1]; got outputs "
+                f"{jnp.shape(outputs)} for inputs {x.shape}.")
+        return jnp.sum(outputs.astype(jnp.float32))
+
+    return jax.grad(total)(inputs)
 
 
 def _per_example_norm(grads: jax.Array) -> jax.Array:
@@ -28,8 +48,19 @@ def _per_example_norm(grads: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.sum(jnp.square(flat), axis=-1) + 1e-12)
 
 
+def _check_same_shape(real: jax.Array, fake: jax.Array, function: str) -> None:
+    if jnp.shape(real) != jnp.shape(fake):
+        raise ValueError(f"{function} needs real and fake of one shape; got real "
+                         f"{jnp.shape(real)} and fake {jnp.shape(fake)}.")
+
+
 def interpolates(real: jax.Array, fake: jax.Array, rng: jax.Array) -> jax.Array:
-    """x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] per example. `[B, ...]`."""
+    """x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] per example. `[B, ...]`.
+
+    Raises:
+      ValueError: `real` and `fake` of different shapes (they would broadcast).
+    """
+    _check_same_shape(real, fake, "interpolates")
     eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
     return eps * real + (1.0 - eps) * fake
 
@@ -55,10 +86,11 @@ def gradient_penalty(critic_fn: CriticFn, *, real: jax.Array, fake: jax.Array,
       one_sided: penalize only norms above `target`.
     Returns:
       Scalar penalty.
+    Raises:
+      ValueError: `real` and `fake` of different shapes, or a critic without one output
+        per example (see `input_gradients`).
     """
-    if real.shape != fake.shape:
-        raise ValueError(f"gradient_penalty needs real and fake of one shape; got "
-                         f"{real.shape} and {fake.shape}.")
+    _check_same_shape(real, fake, "gradient_penalty")
     norms = _per_example_norm(input_gradients(critic_fn, interpolates(real, fake, rng)))
     excess = norms - target
     if one_sided:
@@ -76,6 +108,8 @@ def r1_penalty(critic_fn: CriticFn, *, real: jax.Array) -> jax.Array:
       real: `[B, ...]` real examples.
     Returns:
       Scalar penalty.
+    Raises:
+      ValueError: see `input_gradients`.
     """
     grads = input_gradients(critic_fn, real)
     return jnp.mean(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1))

@@ -21,11 +21,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
-from jgan.sharding import on_mesh
+from jgan.sharding import data_mesh, on_mesh
 from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
@@ -124,7 +124,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     _check_resumable(config, workdir)
 
     devices = np.array(jax.devices())
-    mesh = Mesh(devices, ("data",))
+    mesh = data_mesh(devices)
     data_sharding = NamedSharding(mesh, P("data"))
     replicated = NamedSharding(mesh, P())
     if config.batch_size % len(devices):
