@@ -439,8 +439,7 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     resumes under today's config."""
     import json
 
-    import ml_collections
-
+    from jgan.saved_configs import upgrade_config
     from jgan.train import trainer
 
     config = mixture.get_config("ring,minimax,runlocal")
@@ -448,7 +447,7 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     for key in builders.KEYS_ADDED_LATER:
         *section, leaf = key.split(".")
         del (old[section[0]] if section else old)[leaf]
-    game = builders.build_game(ml_collections.ConfigDict(old))
+    game = builders.build_game(upgrade_config(old))
     batch = {"image": jnp.zeros((config.batch_size, 2))}
     chex.assert_trees_all_equal_shapes(jax.eval_shape(game.init, jax.random.key(0), batch),
                                        jax.eval_shape(builders.build_game(config).init,

@@ -28,6 +28,7 @@ import numpy as np
 
 from jgan.eval.fid import GaussianStats, fid
 from jgan.models.classifier import DigitClassifier
+from jgan.saved_configs import upgrade_config
 from jgan.train import classifier_trainer
 from jgan.train.checkpoint import RunCheckpoints
 
@@ -131,6 +132,7 @@ def load_classifier(workdir: str | Path) -> TrainedClassifier:
     config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
     if config.get("task") != classifier_trainer.TASK:
         raise ValueError(f"{workdir} holds a run of task {config.get('task')!r}, not a classifier.")
+    config = upgrade_config(config)
     ckpts = RunCheckpoints(workdir / "checkpoints")
     try:
         step = ckpts.latest_step()

@@ -19,6 +19,7 @@ from jgan.families.infogan import NOISE_DISTRIBUTIONS, Q_TEAMS, InfoGANCodes
 from jgan.families.sampling import FAMILIES, GeneratorInputs
 from jgan.core.game import Game
 from jgan.errors import ConfigError
+from jgan.saved_configs import KEYS_ADDED_LATER
 from jgan.models import resnet
 from jgan.models.conditioning import (AuxiliaryClassifierDiscriminator,
                                       LabelConditionedDiscriminator, LabelConditionedGenerator)
@@ -31,26 +32,6 @@ MODEL_KINDS = ("mlp", "dcgan", "resnet")
 DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear_decay")
-
-
-# Keys added after runs were saved, with the values that reproduce those runs: a saved
-# config.json without them reads as having these (jgan.train.runs, resuming).
-KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
-                    "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
-                    "model.num_classes": 10, "model.categorical_codes": (10,),
-                    "model.continuous_codes": 2, "game.fake_labels": "uniform",
-                    "game.class_loss_weight": 1.0, "game.fake_class_loss": True,
-                    "game.info_weight": 1.0,
-                    "game.continuous_weight": 1.0, "data.resize": "bicubic",
-                    "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
-                    "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
-                    "game.info_in_discriminator": True, "game.q_team": "generator",
-                    "model.q_batch_norm": False, "game.ema_warmup": False,
-                    "model.leaky_slope": 0.2, "game.info_start_step": 0,
-                    "game.info_ramp_steps": 0, "game.info_augmented_weight": 0.0,
-                    "game.info_augmentation": {
-                        "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
-                        "max_shift": 2.0, "max_stroke": 0.5}}
 
 
 # Keys that only some families read, with the families: any other family would ignore
@@ -85,7 +66,7 @@ def _require(cond: bool, key: str, message: str):
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks the values of a run's config (its keys and types are checked by
     ml_collections when overrides are parsed). Raises ConfigError naming the key."""
-    family = config.get("family", "gan")
+    family = config.family
     _require(family in FAMILIES, "family", f"{family!r} is not one of {FAMILIES}.")
     if family != "gan":
         _require(config.game.pack == 1 and config.game.unroll_steps == 0, "family",
@@ -97,21 +78,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(config.model.continuous_codes >= 0, "model.continuous_codes", "must be >= 0.")
         _require(all(k >= 2 for k in config.model.categorical_codes), "model.categorical_codes",
                  "every categorical code needs >= 2 values.")
-        q_team = config.game.get("q_team", KEYS_ADDED_LATER["game.q_team"])
+        q_team = config.game.q_team
         _require(q_team in Q_TEAMS, "game.q_team", f"{q_team!r} is not one of {Q_TEAMS}.")
-        _require(q_team == "generator" or config.game.get(
-                     "info_in_discriminator", KEYS_ADDED_LATER["game.info_in_discriminator"]),
+        _require(q_team == "generator" or config.game.info_in_discriminator,
                  "game.q_team", "'discriminator' needs game.info_in_discriminator=True (D's "
                  "loss is the only one that would train Q's head).")
-        start = config.game.get("info_start_step", KEYS_ADDED_LATER["game.info_start_step"])
+        start = config.game.info_start_step
         _require(start >= 0, "game.info_start_step", f"must be >= 0, got {start}.")
         _require(start < config.num_steps, "game.info_start_step",
                  f"{start} is not before num_steps={config.num_steps}: the codes would "
                  "never count.")
-        ramp = config.game.get("info_ramp_steps", KEYS_ADDED_LATER["game.info_ramp_steps"])
+        ramp = config.game.info_ramp_steps
         _require(ramp >= 0, "game.info_ramp_steps", f"must be >= 0, got {ramp}.")
         _check_info_augmentation(config)
-    noise = config.model.get("noise_distribution", KEYS_ADDED_LATER["model.noise_distribution"])
+    noise = config.model.noise_distribution
     _require(noise in NOISE_DISTRIBUTIONS, "model.noise_distribution",
              f"{noise!r} is not one of {NOISE_DISTRIBUTIONS}.")
     _require(noise == "normal" or family == "infogan", "model.noise_distribution",
@@ -119,8 +99,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.model.kind == "resnet":
         _require(config.data.resolution in resnet.SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"the ResNet supports {resnet.SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
-    _require(config.data.get("resize", "bicubic") in ("bicubic", "pad"), "data.resize",
-             f"{config.data.get('resize')!r} is not bicubic or pad.")
+    _require(config.data.resize in ("bicubic", "pad"), "data.resize",
+             f"{config.data.resize!r} is not bicubic or pad.")
     _require(config.data.kind in DATA_KINDS, "data.kind",
              f"{config.data.kind!r} is not one of {DATA_KINDS}.")
     _require(config.model.kind in MODEL_KINDS, "model.kind",
@@ -140,10 +120,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"batch_size={config.batch_size} does not split into PacGAN packs of "
              f"{config.game.pack}.")
     _require(config.num_steps >= 0, "num_steps", "must be >= 0.")
-    _require(config.get("max_train_seconds", KEYS_ADDED_LATER["max_train_seconds"]) >= 0,
+    _require(config.max_train_seconds >= 0,
              "max_train_seconds",
              "must be >= 0 (0: no limit).")
-    scale = config.data.get("mixture_scale", KEYS_ADDED_LATER["data.mixture_scale"])
+    scale = config.data.mixture_scale
     _require(scale > 0, "data.mixture_scale", f"must be > 0, got {scale}.")
     if config.data.kind == "stacked_mnist":
         _require(config.data.channels == 3, "data.channels",
@@ -155,12 +135,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         _require(config.model.normalization in ("batch", "layer", "none"),
                  "model.normalization", f"{config.model.normalization!r} is not batch, layer or none.")
-    d_width = config.model.get("discriminator_width", KEYS_ADDED_LATER["model.discriminator_width"])
+    d_width = config.model.discriminator_width
     _require(d_width >= 0, "model.discriminator_width", f"must be >= 0, got {d_width}.")
-    _require(d_width == 0 or (config.model.kind == "dcgan" and config.get("family", "gan") == "gan"),
+    _require(d_width == 0 or (config.model.kind == "dcgan" and config.family == "gan"),
              "model.discriminator_width", "sets the unconditional DCGAN discriminator's width "
-             f"only; model.kind is {config.model.kind!r}, family {config.get('family', 'gan')!r}.")
-    dense_hidden = config.model.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
+             f"only; model.kind is {config.model.kind!r}, family {config.family!r}.")
+    dense_hidden = config.model.dense_hidden
     _require(dense_hidden >= 0, "model.dense_hidden", f"must be >= 0, got {dense_hidden}.")
     standing = config.get("eval", {}).get("standing_stats", 0)
     _require(standing >= 0, "eval.standing_stats", f"must be >= 0, got {standing}.")
@@ -184,7 +164,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
     if config.game.ema_decay is not None:
         _require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
-    _require(not config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"])
+    _require(not config.game.ema_warmup
              or config.game.ema_decay is not None,
              "game.ema_warmup", "warms up the EMA's decay, so it needs game.ema_decay set.")
     if config.get("eval") is not None and config.eval.metrics:
@@ -201,7 +181,7 @@ def _check_family_only_keys(config: ml_collections.ConfigDict, family: str) -> N
         if family in readers:
             continue
         section, name = key.split(".")
-        value, neutral = config[section].get(name, _NEUTRAL[key]), _NEUTRAL[key]
+        value, neutral = config[section][name], _NEUTRAL[key]
         if isinstance(value, (list, tuple)):  # a config.json gives lists for tuples
             value, neutral = tuple(value), tuple(neutral)
         if isinstance(value, ml_collections.ConfigDict):
@@ -213,8 +193,7 @@ def _check_family_only_keys(config: ml_collections.ConfigDict, family: str) -> N
 
 
 def _check_info_augmentation(config: ml_collections.ConfigDict) -> None:
-    weight = config.game.get("info_augmented_weight",
-                             KEYS_ADDED_LATER["game.info_augmented_weight"])
+    weight = config.game.info_augmented_weight
     _require(weight >= 0, "game.info_augmented_weight", f"must be >= 0, got {weight}.")
     _require(not weight or config.model.categorical_codes, "game.info_augmented_weight",
              "needs a categorical code (model.categorical_codes is empty).")
@@ -233,7 +212,7 @@ def _check_info_augmentation(config: ml_collections.ConfigDict) -> None:
 
 def info_augmentation_ranges(config: ml_collections.ConfigDict) -> dict:
     """`game.info_augmentation` as a dict (the defaults for a run saved without it)."""
-    ranges = config.game.get("info_augmentation", KEYS_ADDED_LATER["game.info_augmentation"])
+    ranges = config.game.info_augmentation
     if isinstance(ranges, ml_collections.ConfigDict):
         ranges = ranges.to_dict()
     return {k: float(v) for k, v in ranges.items()}
@@ -293,8 +272,7 @@ def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int, *,
 def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
     m = config.model
     if m.kind == "mlp":
-        d_hidden = tuple(m.get("discriminator_hidden",
-                               KEYS_ADDED_LATER["model.discriminator_hidden"])) or tuple(m.hidden)
+        d_hidden = tuple(m.discriminator_hidden) or tuple(m.hidden)
         return (MLPGenerator(hidden=tuple(m.hidden), output_dim=2),
                 MLPDiscriminator(hidden=d_hidden, spectral_norm=m.spectral_norm))
     res = config.data.resolution
@@ -302,8 +280,8 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
         return (resnet.ResNetGenerator(width=2 * m.width, latent_dim=latent_dim, resolution=res,
                                        channels=config.data.channels),
                 resnet.ResNetDiscriminator(width=m.width, spectral_norm=m.spectral_norm))
-    dense_hidden = m.get("dense_hidden", KEYS_ADDED_LATER["model.dense_hidden"])
-    d_width = m.get("discriminator_width", KEYS_ADDED_LATER["model.discriminator_width"]) or m.width
+    dense_hidden = m.dense_hidden
+    d_width = m.discriminator_width or m.width
     return (DCGANGenerator(resolution=res, channels=config.data.channels, width=m.width,
                            dense_hidden=dense_hidden),
             DCGANDiscriminator(resolution=res, width=d_width, normalization=m.normalization,
@@ -312,7 +290,7 @@ def _unconditional_networks(config: ml_collections.ConfigDict, latent_dim: int):
 
 
 def _leaky_slope(config: ml_collections.ConfigDict) -> float:
-    return config.model.get("leaky_slope", KEYS_ADDED_LATER["model.leaky_slope"])
+    return config.model.leaky_slope
 
 
 def build_networks(config: ml_collections.ConfigDict):
@@ -324,9 +302,9 @@ def build_networks(config: ml_collections.ConfigDict):
     acgan: G as for conditional; D's trunk with a source and a class head.
     ResNet widths: D `model.width`, G twice that (SNGAN's 128 / 256).
     """
-    family = config.get("family", "gan")
+    family = config.family
     m = config.model
-    k = m.get("num_classes", 0)
+    k = m.num_classes
     if family in ("conditional", "acgan") and m.kind == "resnet":
         gen = resnet.ResNetGenerator(num_classes=k, width=2 * m.width, latent_dim=m.latent_dim,
                                      resolution=config.data.resolution,
@@ -351,15 +329,14 @@ def infogan_codes(config: ml_collections.ConfigDict) -> InfoGANCodes:
     m = config.model
     return InfoGANCodes(noise_dim=m.latent_dim, categorical=tuple(m.categorical_codes),
                         continuous=m.continuous_codes,
-                        noise=m.get("noise_distribution",
-                                    KEYS_ADDED_LATER["model.noise_distribution"]))
+                        noise=m.noise_distribution)
 
 
 def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs:
     """What the run's generator takes (`jgan.families.sampling.GeneratorInputs`)."""
-    family = config.get("family", "gan")
+    family = config.family
     return GeneratorInputs(family=family, latent_dim=config.model.latent_dim,
-                           num_classes=config.model.get("num_classes", 0),
+                           num_classes=config.model.num_classes,
                            codes=infogan_codes(config) if family == "infogan" else None)
 
 
@@ -388,7 +365,7 @@ def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
 def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of a run: `config.family` picks the family, the rest its settings."""
     game = _family_game(config)
-    if config.game.get("ema_warmup", KEYS_ADDED_LATER["game.ema_warmup"]):
+    if config.game.ema_warmup:
         generator = dataclasses.replace(game.teams[GENERATOR], ema_warmup=True)
         game = dataclasses.replace(game, teams={**game.teams, GENERATOR: generator})
     return game
@@ -406,7 +383,7 @@ def build_step(config: ml_collections.ConfigDict, game: Game, *,
 def _family_game(config: ml_collections.ConfigDict) -> Game:
     generator, discriminator = build_networks(config)
     g = config.game
-    family = config.get("family", "gan")
+    family = config.family
     g_updates, d_updates = optimizer_updates_per_step(g)
     optimistic = g.update_rule == "optimistic"
     optimizers = dict(
@@ -420,21 +397,14 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
                   ema_decay=g.ema_decay, **optimizers)
     if family == "infogan":
         return infogan_game(codes=infogan_codes(config), info_weight=g.info_weight,
-                            info_start_step=g.get("info_start_step",
-                                                  KEYS_ADDED_LATER["game.info_start_step"]),
-                            info_ramp_steps=g.get("info_ramp_steps",
-                                                  KEYS_ADDED_LATER["game.info_ramp_steps"]),
+                            info_start_step=g.info_start_step,
+                            info_ramp_steps=g.info_ramp_steps,
                             continuous_weight=g.continuous_weight,
-                            info_in_discriminator=g.get(
-                                "info_in_discriminator",
-                                KEYS_ADDED_LATER["game.info_in_discriminator"]),
-                            q_team=g.get("q_team", KEYS_ADDED_LATER["game.q_team"]),
-                            q_batch_norm=config.model.get(
-                                "q_batch_norm", KEYS_ADDED_LATER["model.q_batch_norm"]),
+                            info_in_discriminator=g.info_in_discriminator,
+                            q_team=g.q_team,
+                            q_batch_norm=config.model.q_batch_norm,
                             q_leaky_slope=_leaky_slope(config),
-                            augmented_weight=g.get(
-                                "info_augmented_weight",
-                                KEYS_ADDED_LATER["game.info_augmented_weight"]),
+                            augmented_weight=g.info_augmented_weight,
                             augmentation=StyleAugmentation(**info_augmentation_ranges(config)),
                             **common)
     common["r2_gamma"] = g.r2_gamma
@@ -442,7 +412,7 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
         return acgan_game(latent_dim=config.model.latent_dim,
                           num_classes=config.model.num_classes,
                           class_loss_weight=g.class_loss_weight,
-                          fake_class_loss=g.get("fake_class_loss", KEYS_ADDED_LATER["game.fake_class_loss"]),
+                          fake_class_loss=g.fake_class_loss,
                           **common)
     common.update(gradient_penalty_one_sided=g.gradient_penalty_one_sided)
     if family == "conditional":
@@ -450,4 +420,4 @@ def _family_game(config: ml_collections.ConfigDict) -> Game:
                                 num_classes=config.model.num_classes,
                                 fake_labels=g.fake_labels, **common)
     return adversarial_game(latent_dim=config.model.latent_dim,
-                            pack=g.get("pack", KEYS_ADDED_LATER["game.pack"]), **common)
+                            pack=g.pack, **common)

@@ -28,6 +28,7 @@ from jgan.data import in_memory
 from jgan.models.classifier import DigitClassifier
 from jgan.train import writers
 from jgan.errors import ConfigError
+from jgan.saved_configs import upgrade_config
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import DeviceDataInput, PipelineInput
 from jgan.train.resume import check_resumable
@@ -213,7 +214,7 @@ def make_evaluate(mesh: Mesh, batch_size: int):
 
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
     check_resumable(config, workdir, resumable=RESUMABLE_CHANGES, what="classifier run",
-                    defaults={"data.resize": "bicubic", "data.on_device": False})
+                    upgrade=upgrade_config)
 
 
 def _every(step: int, every: int, num_steps: int) -> bool:

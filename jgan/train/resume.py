@@ -3,7 +3,7 @@ what is trained (how long, how often to log) may differ."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import ml_collections
@@ -24,23 +24,25 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 def check_resumable(config: ml_collections.ConfigDict, workdir: Path, *,
                     resumable: Iterable[str], ignored_prefixes: tuple[str, ...] = (),
-                    defaults: dict | None = None, what: str = "run") -> None:
+                    upgrade: Callable[[dict], ml_collections.ConfigDict] | None = None,
+                    what: str = "run") -> None:
     """Raises ConfigError naming every key whose value differs from `workdir/config.json`.
 
     Args:
       resumable: flat keys that may change ("num_steps", "log_every", ...).
       ignored_prefixes: keys starting with these may change too (e.g. "eval.").
-      defaults: values of keys that configs saved before the key existed lack.
+      upgrade: reads the saved config as today's (`jgan.saved_configs.upgrade_config`),
+        so that keys added since it was saved compare with the values it had.
       what: how the message names the run ("run", "classifier run").
     """
     saved_path = Path(workdir) / "config.json"
     if not saved_path.exists():
         return
-    # Through JSON, as the saved config went: a tuple default compares equal to its list.
-    # A default may be a whole section ({"game.x": {"a": 1}}): flattened like the configs.
-    saved = {**flatten(json.loads(json.dumps(defaults or {}))),
-             **flatten(json.loads(saved_path.read_text()))}
-    now = flatten(json.loads(config.to_json_best_effort()))
+    saved = json.loads(saved_path.read_text())
+    if upgrade is not None:
+        saved = json.loads(upgrade(saved).to_json_best_effort())
+    # Both through JSON, as the saved config went: a tuple compares equal to its list.
+    saved, now = flatten(saved), flatten(json.loads(config.to_json_best_effort()))
     resumable = set(resumable)
     changed = sorted(k for k in set(saved) | set(now)
                      if saved.get(k) != now.get(k) and k not in resumable

@@ -1,13 +1,12 @@
 """Reopening a finished or running GAN run from its workdir."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
+from jgan.saved_configs import load_saved_config
 from jgan.train import builders
 from jgan.train.checkpoint import RunCheckpoints
 
@@ -15,10 +14,7 @@ from jgan.train.checkpoint import RunCheckpoints
 def load_run(workdir: str | Path):
     """(config, game, state) of the latest checkpoint in `workdir`."""
     workdir = Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {workdir} a jgan run's workdir?")
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    config = load_saved_config(workdir)
     ckpts = RunCheckpoints(workdir / "checkpoints")
     step = ckpts.latest_step()
     if step is None:

@@ -26,6 +26,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.sharding import data_mesh, on_mesh
+from jgan.saved_configs import upgrade_config
 from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
@@ -70,7 +71,7 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
         resumable.discard("num_steps")  # the learning-rate schedule depends on it
     # What is measured may change on resume; what is trained may not.
     check_resumable(config, workdir, resumable=resumable | {"task"}, ignored_prefixes=("eval.",),
-                    defaults=builders.KEYS_ADDED_LATER)
+                    upgrade=upgrade_config)
 
 
 def _events(step: int, config) -> set[str]:

@@ -1,0 +1,75 @@
+"""Configs saved by earlier versions of jgan, read as today's.
+
+A run's `config.json` records the config it was trained with. Keys added to jgan since
+then are missing from it; `upgrade_config` adds each with the value that reproduces
+what the run did, so that every part of jgan (builders, trainer, sampler, evaluator)
+reads a complete config and none needs a default of its own. It is the one place that
+knows how configs changed: apply it wherever a saved config is loaded
+(`load_saved_config`), and compare a saved config with a new one after upgrading it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import ml_collections
+
+# Keys added after runs were saved, with the values that reproduce those runs.
+KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
+                    "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
+                    "model.num_classes": 10, "model.categorical_codes": (10,),
+                    "model.continuous_codes": 2, "game.fake_labels": "uniform",
+                    "game.class_loss_weight": 1.0, "game.fake_class_loss": True,
+                    "game.info_weight": 1.0,
+                    "game.continuous_weight": 1.0, "data.resize": "bicubic",
+                    "model.dense_hidden": 0, "model.discriminator_width": 0, "max_train_seconds": 0.0,
+                    "data.mixture_scale": 1.0, "model.noise_distribution": "normal",
+                    "game.info_in_discriminator": True, "game.q_team": "generator",
+                    "model.q_batch_norm": False, "game.ema_warmup": False,
+                    "model.leaky_slope": 0.2, "game.info_start_step": 0,
+                    "game.info_ramp_steps": 0, "game.info_augmented_weight": 0.0,
+                    "game.info_augmentation": {
+                        "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
+                        "max_shift": 2.0, "max_stroke": 0.5}}
+
+# The same for the classifier runs (`task = "classifier"`).
+CLASSIFIER_KEYS_ADDED_LATER = {"data.resize": "bicubic", "data.on_device": False}
+# A saved config without a task is a GAN's: runs saved before tasks existed were GANs.
+_ADDED_BY_TASK = {"gan": KEYS_ADDED_LATER, "classifier": CLASSIFIER_KEYS_ADDED_LATER}
+
+
+def upgrade_config(saved: dict | ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A saved config with every key added since filled in as the run had it.
+
+    Args:
+      saved: a config as `config.json` holds it (a dict from JSON, or a ConfigDict).
+    Returns:
+      A new ConfigDict; keys already present keep their values.
+    Raises:
+      ValueError: the config's `task` is not one jgan trains (names it).
+    """
+    tree = saved.to_dict() if isinstance(saved, ml_collections.ConfigDict) else copy.deepcopy(saved)
+    task = tree.get("task", "gan")
+    if task not in _ADDED_BY_TASK:
+        raise ValueError(f"config.task: {task!r} is not one of {sorted(_ADDED_BY_TASK)}.")
+    for key, value in _ADDED_BY_TASK[task].items():
+        *sections, leaf = key.split(".")
+        node = tree
+        for section in sections:
+            node = node.setdefault(section, {})
+        # Through JSON, as a saved config went: tuples read back as lists.
+        node.setdefault(leaf, json.loads(json.dumps(value)))
+    return ml_collections.ConfigDict(tree)
+
+
+def load_saved_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """`workdir/config.json`, upgraded (`upgrade_config`).
+
+    Raises:
+      FileNotFoundError: there is no config.json in `workdir` (names the path).
+    """
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {workdir} a jgan run's workdir?")
+    return upgrade_config(json.loads(path.read_text()))
