@@ -26,13 +26,13 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.sharding import data_mesh, on_mesh
+from jgan.core.step_parts import metrics_prefix
 from jgan.saved_configs import upgrade_config
 from jgan.train import builders, family_eval, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
 from jgan.train.resume import check_resumable
 
-LOSS_KEYS = ("d_loss", "g_loss")
 # Config keys a resumed run may change: how long and how often, not what is trained.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
                      "progress_bar", "steps_per_call", "max_train_seconds")
@@ -135,6 +135,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     inp = build_input(config, replicated)
     game = builders.build_game(config)
     step_fn = builders.build_step(config, game)
+    # Each team's loss: a non-finite one stops the run; the progress bar shows them.
+    loss_keys = tuple(f"{metrics_prefix(game, team)}_loss" for team in game.teams)
 
     example = inp.example_batch()
     init_fn = jax.jit(game.init, out_shardings=replicated)
@@ -246,7 +248,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     def absorb(pending):
         first_step, metrics = pending
         metrics = jax.device_get(metrics)
-        for key in LOSS_KEYS:
+        for key in loss_keys:
             values = np.asarray(metrics[key])
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
@@ -295,7 +297,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     writer.write_scalars(step, last_logged)
                     if progress is not None:
                         progress.set_postfix({k: f"{last_logged[k]:.3f}" for k in
-                                              ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+                                              (*loss_keys, "d_acc_real", "d_acc_fake")
                                               if k in last_logged}, refresh=False)
                 if "sample" in events:
                     write_samples(state, step)
