@@ -1,6 +1,9 @@
 """jgan: adversarial generative models in JAX.
 
-The public pieces, re-exported here:
+Re-exported here: the objectives (`jgan.losses`, `jgan.penalties`, ...), `Game`, `Team`,
+`GameState`, `TeamState`, `Networks`, the step functions and the GAN families. The
+subpackages below are imported on their own (`import jgan.eval`, `from jgan.data import
+...`), so that `import jgan` stays light:
   core         the game and its update rules:
     game         Game (static) and GameState / TeamState (pytrees)
     steps        make_step; alternating, simultaneous, extragradient, optimistic steps
@@ -22,7 +25,7 @@ The public pieces, re-exported here:
 from jgan import augmentations, sharding
 from jgan.objectives import auxiliary_losses, constraints, losses, penalties
 from jgan.families import acgan_game, adversarial_game, conditional_game, infogan_game
-from jgan.core.game import Game, GameState, Networks, TeamState
+from jgan.core.game import Game, GameState, Networks, Team, TeamState
 from jgan.core.steps import (
     alternating_step,
     extragradient_step,
@@ -32,7 +35,7 @@ from jgan.core.steps import (
 )
 
 __all__ = [
-    "Game", "GameState", "Networks", "TeamState",
+    "Game", "GameState", "Networks", "Team", "TeamState",
     "acgan_game", "adversarial_game", "alternating_step", "augmentations", "auxiliary_losses",
     "conditional_game",
     "constraints", "extragradient_step", "infogan_game", "losses",

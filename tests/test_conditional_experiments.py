@@ -90,7 +90,9 @@ def test_padded_32px_projection_run_is_scored_during_and_after_training(tmp_path
     config.eval.metrics = "classifier_fd"
     config.eval.classifier_workdir = str(tmp_path / "classifier")
     config.eval.num_samples = 40
-    config.eval.num_real = 60
+    # The first 60 Fashion-MNIST test images hold one 8 (a per-class FD needs two);
+    # the first 100 hold at least 3 of every class.
+    config.eval.num_real = 100
     config.eval.every = 2  # one evaluation during training, then the final one
     result = trainer.train_and_evaluate(config, tmp_path / "run")
     assert len(result["family_metrics"]["per_class_accuracy"]) == 10

@@ -251,3 +251,17 @@ def test_a_checkpoint_saved_before_named_teams_restores_into_the_teams(tmp_path)
     restored = ckpts.restore_state(1, jax.eval_shape(game.init, jax.random.key(0), batch))
     ckpts.close()
     chex.assert_trees_all_equal(restored, state)
+
+
+def test_metric_names_that_would_overwrite_each_other_are_errors():
+    shadowing = Game(teams={"a": team("a", 0.0, lambda nets, batch, rng: (
+        nets("a") ** 2, {"a_loss": nets("a")}))}, example_inputs=lambda batch: {"a": ()})
+    colliding = Game(teams={
+        "a": team("a", 0.0, lambda nets, batch, rng: (nets("a") ** 2, {"gap": nets("a")})),
+        "b": team("b", 0.0, lambda nets, batch, rng: (nets("b") ** 2, {"gap": nets("b")}))},
+        example_inputs=lambda batch: {"a": (), "b": ()})
+    for game, match in ((shadowing, r"reports \['a_loss'\], which the step reports itself"),
+                        (colliding, r"Team 'b' reports metrics \['gap'\]")):
+        for rule in ("alternating", "simultaneous", "extragradient"):
+            with pytest.raises(ValueError, match=match):
+                jax.eval_shape(make_step(game, update_rule=rule), game.init(jax.random.key(0), {}), {})

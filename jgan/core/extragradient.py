@@ -17,6 +17,7 @@ from jgan.core.game import Game, GameState, Metrics, PyTree
 from jgan.core.step_parts import (
     apply_team_update,
     finish_step,
+    merge_metrics,
     metrics_prefix,
     step_rng,
     team_gradients,
@@ -92,6 +93,7 @@ def extragradient_step(state: GameState, batch: PyTree, *, game: Game, unroll_st
     metrics = {}
     for name in names:
         g = first[name]
-        metrics.update(team_metrics(metrics_prefix(game, name), g.loss, g.grads, g.metrics))
+        merge_metrics(metrics, team_metrics(metrics_prefix(game, name), g.loss, g.grads,
+                                            g.metrics), name)
     return finish_step(game, state, teams, metrics, axis_name,
                        extras=extras_after(extrapolated, second))

@@ -107,10 +107,28 @@ def metrics_prefix(game: Game, team: str) -> str:
 
 
 def team_metrics(prefix: str, loss: jax.Array, grads: PyTree, metrics: Metrics) -> Metrics:
-    """`{prefix}_loss`, `{prefix}_grad_norm` (global L2 norm) and the loss's metrics."""
+    """`{prefix}_loss`, `{prefix}_grad_norm` (global L2 norm) and the loss's metrics.
+
+    Raises:
+      ValueError: the loss reports a metric under one of the two names the step gives.
+    """
     out = {f"{prefix}_loss": loss, f"{prefix}_grad_norm": optax.tree.norm(grads)}
+    clash = sorted(set(out) & set(metrics))
+    if clash:
+        raise ValueError(f"The loss of the team with metrics prefix {prefix!r} reports "
+                         f"{clash}, which the step reports itself; rename the loss's metric.")
     out.update(metrics)
     return out
+
+
+def merge_metrics(metrics: Metrics, team_metrics_: Metrics, team: str) -> None:
+    """Adds one team's metrics to the step's, refusing a name another team used."""
+    clash = sorted(set(metrics) & set(team_metrics_))
+    if clash:
+        raise ValueError(f"Team {team!r} reports metrics {clash} that another team reported "
+                         "in the same step; give the teams distinct metrics_prefix and "
+                         "metric names.")
+    metrics.update(team_metrics_)
 
 
 def finish_step(game: Game, state: GameState, teams: dict[str, TeamState], metrics: Metrics,

@@ -43,6 +43,7 @@ from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 from jgan.core.step_parts import (
     apply_team_update,
     finish_step,
+    merge_metrics,
     metrics_prefix,
     split_update_batches,
     step_rng,
@@ -134,7 +135,7 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game,
             team_extras = jax.tree.map(lambda e: e[-1], team_extras)
         state = state.replace_team(name, team_state)
         extras.update(team_extras)
-        metrics.update(team_m)
+        merge_metrics(metrics, team_m, name)
         j += n
     return finish_step(game, state, dict(state.teams), metrics, axis_name, extras=extras)
 
@@ -162,7 +163,8 @@ def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_ste
                        unroll_steps=unroll_steps, axis_name=axis_name)
         teams[name] = apply_team_update(game.teams[name].optimizer, state.teams[name],
                                         g.grads, g.collections)
-        metrics.update(team_metrics(metrics_prefix(game, name), g.loss, g.grads, g.metrics))
+        merge_metrics(metrics, team_metrics(metrics_prefix(game, name), g.loss, g.grads,
+                                            g.metrics), name)
         extras.update(g.extras)
     return finish_step(game, state, teams, metrics, axis_name, extras=extras)
 
