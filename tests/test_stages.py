@@ -62,9 +62,11 @@ STAGES = (Stage("pretrain", pretrain_game(), num_steps=3),
           Stage("adapt", adapt_game(), num_steps=4, update_rule="simultaneous"))
 
 
-def run(state, start, stop, stages=STAGES):
+STEPS = [jax.jit(make_step(s.game, update_rule=s.update_rule)) for s in STAGES]  # compiled once
+
+
+def run(state, start, stop, stages=STAGES, steps=STEPS):
     """Steps `start`..`stop` of the staged run, starting a stage at its boundary."""
-    steps = [jax.jit(make_step(s.game, update_rule=s.update_rule)) for s in stages]
     for t in range(start, stop):
         index, done = stage_at(stages, t)
         if done == 0 and index > 0:
