@@ -142,6 +142,22 @@ def test_ema_is_kept_per_team():
     np.testing.assert_allclose(float(game.apply(new, "b", use_ema=True)), value(new, "b"))
 
 
+
+def test_apply_passes_train_only_to_a_method_that_takes_it():
+    # An encoder's `features(x)` has no `train`, though its `__call__` has one.
+    from jgan.models import ConvEncoder
+    encoder = ConvEncoder(latent_dim=3, width=2, dense_hidden=0, variational=True)
+    game = Game(teams={"ae": Team(networks={"encoder": encoder},
+                                  loss=lambda nets, batch, rng: (0.0, {}),
+                                  optimizer=optax.sgd(LR))},
+                example_inputs=lambda batch: {"encoder": (jnp.zeros((1, 28, 28, 1)),)})
+    state = game.init(jax.random.key(0), {})
+    x = jnp.ones((2, 28, 28, 1))
+    mean, _ = game.apply(state, "encoder", x)
+    np.testing.assert_array_equal(game.apply(state, "encoder", x, method="features"), mean)
+    np.testing.assert_array_equal(
+        game.apply(state, "encoder", x, method=lambda m, x: m.features(x)), mean)
+
 def counting_game():
     """Extras: a running count written by a's loss, and an alpha ramped by the step."""
     def a_loss(nets, batch, rng):

@@ -96,7 +96,7 @@ class Networks:
     parameters and collections. In training mode the network's mutable collections are
     updated, and later calls in the same evaluation see the updated values (as a
     stateful framework would); `updated_collections` returns them. Modules whose
-    `__call__` takes a `train` argument receive it.
+    `__call__` (or the `method` called) takes a `train` argument receive it.
 
     Only use inside the function being traced: it records traced values.
     """
@@ -165,7 +165,7 @@ class Networks:
         if name not in self._modules:
             raise KeyError(f"No network named {name!r}; the game has {sorted(self._modules)}.")
         module = self._modules[name]
-        if accepts(module, "train") and "train" not in kwargs:
+        if accepts(module, "train", method) and "train" not in kwargs:
             kwargs["train"] = self._train
         if rngs is None:
             rngs = {"dropout": jax.random.fold_in(self._rng, self._calls)}

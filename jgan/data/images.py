@@ -40,6 +40,7 @@ __all__ = [
     "pad_to",
     "resize_center_crop",
     "tfds_source",
+    "to_run_shape",
 ]
 
 #: File extensions (lower case) that :class:`ImageFolderSource` picks up.
@@ -106,6 +107,24 @@ def resize_center_crop(image: np.ndarray, resolution: int, mode: str = "bicubic"
     pil = _resize_center_crop_pil(pil, resolution)
     out = np.asarray(pil, dtype=np.uint8)
     return out[..., None] if squeeze else out
+
+
+def to_run_shape(image: np.ndarray, resolution: int, channels: int,
+                 resize: str = "bicubic") -> np.ndarray:
+    """A uint8 image (H, W[, C]) as a run's data: (R, R, channels) uint8.
+
+    Resized with :func:`resize_center_crop` (``resize``: "bicubic" or "pad", a run's
+    ``data.resize``) when (H, W) != (R, R); then 1 channel -> 3 by repeating, 3 -> 1 by
+    averaging (rounded), as the reference images of ``jgan.eval.suite`` are made.
+    """
+    if image.shape[:2] != (resolution, resolution):
+        image = resize_center_crop(image, resolution, resize)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] != channels:
+        image = (np.repeat(image, channels, -1) if image.shape[-1] == 1 else
+                 np.round(image.astype(np.float32).mean(-1, keepdims=True)).astype(np.uint8))
+    return image
 
 
 def _resize_center_crop_pil(pil: Image.Image, resolution: int) -> Image.Image:

@@ -160,22 +160,15 @@ def real_images(settings: EvalSettings, num: int) -> np.ndarray:
 
     Raises `EvalError` when the split has fewer than `num` examples.
     """
-    from jgan.data.images import resize_center_crop
+    from jgan.data.images import to_run_shape
     source = _real_source(settings)
     if len(source) < num:
         raise EvalError(f"eval.num_real={num}, but {settings.dataset}/{settings.split} has only "
                         f"{len(source)} examples.")
     out = np.empty((num, settings.resolution, settings.resolution, settings.channels), np.uint8)
     for i in range(num):
-        image = np.asarray(source[i]["image"])
-        if image.shape[:2] != (settings.resolution, settings.resolution):
-            image = resize_center_crop(image, settings.resolution, settings.data_resize)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[-1] != settings.channels:
-            image = (np.repeat(image, settings.channels, -1) if image.shape[-1] == 1 else
-                     np.round(image.astype(np.float32).mean(-1, keepdims=True)).astype(np.uint8))
-        out[i] = image
+        out[i] = to_run_shape(np.asarray(source[i]["image"]), settings.resolution,
+                              settings.channels, settings.data_resize)
     return out
 
 

@@ -7,10 +7,18 @@ import inspect
 import flax.linen as nn
 
 
-def accepts(module: nn.Module, keyword: str) -> bool:
-    """Whether `module.__call__` declares the parameter `keyword`."""
+def accepts(module: nn.Module, keyword: str, method=None) -> bool:
+    """Whether `module.__call__` declares the parameter `keyword`; with `method` (a
+    method name, or a function `fn(module, ...)` as `nn.Module.apply` takes), whether
+    that method does (an encoder's `features(x)` may lack the `train` of its `__call__`)."""
+    if method is None:
+        function = type(module).__call__
+    elif isinstance(method, str):
+        function = getattr(type(module), method, None)
+    else:
+        function = method
     try:
-        return keyword in inspect.signature(type(module).__call__).parameters
+        return keyword in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
 

@@ -11,6 +11,21 @@ from jgan.train import builders
 from jgan.train.checkpoint import RunCheckpoints
 
 
+def example_batch(config) -> dict:
+    """A batch of one example of the run's data, for `Game.init` (it reads shapes only)."""
+    if config.data.kind == "mixture":
+        return {"image": jnp.zeros((1, 2), jnp.float32)}
+    return {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
+                                config.data.channels), jnp.float32),
+            "label": jnp.zeros((1,), jnp.int32)}
+
+
+def initial_state(config, game):
+    """The run's state before its first step: `game.init` with the run's seed, as the
+    trainer makes it (a network's initial parameters depend on the key and its name)."""
+    return jax.jit(game.init)(jax.random.PRNGKey(config.seed), example_batch(config))
+
+
 def load_run(workdir: str | Path):
     """(config, game, state) of the latest checkpoint in `workdir`."""
     workdir = Path(workdir)
@@ -20,13 +35,7 @@ def load_run(workdir: str | Path):
     if step is None:
         raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}.")
     game = builders.build_game(config)
-    if config.data.kind == "mixture":
-        example = {"image": jnp.zeros((1, 2), jnp.float32)}
-    else:
-        example = {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
-                                        config.data.channels), jnp.float32),
-                   "label": jnp.zeros((1,), jnp.int32)}
-    abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example)
+    abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example_batch(config))
     state = ckpts.restore_state(step, abstract)
     ckpts.close()
     return config, game, state
