@@ -48,12 +48,34 @@ def assert_run_outputs(workdir: Path, num_steps: int):
     assert (workdir / "checkpoints" / str(num_steps)).is_dir()
 
 
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """`(config, workdir, result)` of a config's small variant, trained once per module:
+    several tests read the same finished run (none may write into its workdir)."""
+    runs = {}
+
+    def run(name: str, arg: str = "runlocal"):
+        if (name, arg) not in runs:
+            config = load_config(name, arg)
+            if name != "mixture":
+                config.data.data_dir = require_shared_tfds()
+            workdir = tmp_path_factory.mktemp(f"{name}-{arg}".replace(",", "-"))
+            runs[name, arg] = (config, workdir, trainer.train_and_evaluate(config, workdir))
+        config, workdir, result = runs[name, arg]
+        return config.copy_and_resolve_references(), workdir, result
+    return run
+
+
+@pytest.fixture
+def mixture_run(trained_run):
+    return lambda arg: trained_run("mixture", arg)
+
+
 @pytest.mark.parametrize("mixture", ["ring", "grid"])
 @pytest.mark.parametrize("game", mixture_configs.GAMES)
-def test_mixture_configs_run_end_to_end(tmp_path, mixture, game):
-    config = load_config("mixture", f"{mixture},{game},runlocal")
-    result = trainer.train_and_evaluate(config, tmp_path)
-    assert_run_outputs(tmp_path, config.num_steps)
+def test_mixture_configs_run_end_to_end(mixture_run, mixture, game):
+    config, workdir, result = mixture_run(f"{mixture},{game},runlocal")
+    assert_run_outputs(workdir, config.num_steps)
     num_modes = 8 if mixture == "ring" else 25
     assert 0 <= result["modes"] <= num_modes and len(result["mode_counts"]) == num_modes
     assert 0.0 <= result["high_quality"] <= 1.0
@@ -61,12 +83,10 @@ def test_mixture_configs_run_end_to_end(tmp_path, mixture, game):
 
 @pytest.mark.parametrize("name", ["dcgan_mnist", "wgan_gp_mnist", "sngan_mnist",
                                   "dcgan_fashion_mnist", "dcgan_stacked_mnist"])
-def test_tfds_configs_run_end_to_end(tmp_path, name):
-    config = load_config(name)
-    config.data.data_dir = require_shared_tfds()
-    trainer.train_and_evaluate(config, tmp_path)
-    assert_run_outputs(tmp_path, config.num_steps)
-    grid = np.asarray(Image.open(tmp_path / "samples" / f"step_{config.num_steps:07d}.png"))
+def test_tfds_configs_run_end_to_end(trained_run, name):
+    config, workdir, _ = trained_run(name)
+    assert_run_outputs(workdir, config.num_steps)
+    grid = np.asarray(Image.open(workdir / "samples" / f"step_{config.num_steps:07d}.png"))
     channels = () if config.data.channels == 1 else (3,)
     assert grid.shape[2:] == channels and grid.std() > 0  # grayscale or RGB grid, not blank
 
@@ -101,13 +121,16 @@ def _final_state_and_metrics(workdir):
 
 @pytest.mark.parametrize("name,arg", [("mixture", "ring,wgan_gp,runlocal"),
                                       ("dcgan_mnist", "runlocal")])
-def test_exact_resume(tmp_path, name, arg):
-    config = load_config(name, arg)
-    if name != "mixture":
+def test_exact_resume(tmp_path, name, arg, mixture_run):
+    if name == "mixture":
+        config, straight, _ = mixture_run(arg)
+    else:
+        config = load_config(name, arg)
         config.data.data_dir = require_shared_tfds()
         config.num_steps = 8  # halves end on log and checkpoint boundaries
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    trainer.train_and_evaluate(config, straight)
+        straight = tmp_path / "straight"
+        trainer.train_and_evaluate(config, straight)
+    resumed = tmp_path / "resumed"
     total = config.num_steps
     config.num_steps = total // 2
     trainer.train_and_evaluate(config, resumed)
@@ -138,10 +161,9 @@ def test_standing_statistics_change_what_is_sampled_and_nothing_that_is_trained(
     assert not np.array_equal(grid(plain), grid(standing))
 
 
-def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path):
-    config = load_config("mixture", "ring,wgan_gp,runlocal")
-    straight, limited = tmp_path / "straight", tmp_path / "limited"
-    trainer.train_and_evaluate(config, straight)
+def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path, mixture_run):
+    config, straight, _ = mixture_run("ring,wgan_gp,runlocal")
+    limited = tmp_path / "limited"
     config.max_train_seconds = 1e-9  # over after the first jitted call
     result = trainer.train_and_evaluate(config, limited)
     first_call = trainer._chunk_length(0, config, config.steps_per_call)
@@ -185,12 +207,11 @@ def test_data_in_device_memory_runs_in_chunks_and_resumes_exactly(tmp_path):
         chex.assert_trees_all_close(state_a, state_b, rtol=1e-4, atol=1e-5)
 
 
-def test_resume_refuses_a_different_config(tmp_path):
-    config = load_config("mixture", "ring,minimax,runlocal")
-    trainer.train_and_evaluate(config, tmp_path)
+def test_resume_refuses_a_different_config(mixture_run):
+    config, workdir, _ = mixture_run("ring,minimax,runlocal")
     config.game.loss_type = "hinge"
     with pytest.raises(builders.ConfigError, match="game.loss_type"):
-        trainer.train_and_evaluate(config, tmp_path)
+        trainer.train_and_evaluate(config, workdir)  # refused before anything is written
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -263,23 +284,20 @@ def test_sigterm_saves_a_checkpoint_and_the_run_continues(tmp_path):
     assert read_metrics(tmp_path)[-1]["step"] == saved[0] + 20
 
 
-def test_sample_cli(tmp_path):
-    config = load_config("mixture", "grid,non_saturating,runlocal")
-    trainer.train_and_evaluate(config, tmp_path / "run")
+def test_sample_cli(tmp_path, mixture_run):
+    _, run_dir, _ = mixture_run("grid,non_saturating,runlocal")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = tmp_path / "samples.png"
-    proc = subprocess.run([sys.executable, "-m", "jgan.sample", f"--workdir={tmp_path / 'run'}",
+    proc = subprocess.run([sys.executable, "-m", "jgan.sample", f"--workdir={run_dir}",
                            "--num=100", f"--out={out}"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Image.open(out).size[0] > 100
 
 
-def test_sample_interpolation_strips(tmp_path):
-    config = load_config("dcgan_mnist")
-    config.data.data_dir = require_shared_tfds()
-    trainer.train_and_evaluate(config, tmp_path / "run")
-    grid = draw(tmp_path / "run", num=12, out=tmp_path / "interp.png", interpolate=True,
+def test_sample_interpolation_strips(tmp_path, trained_run):
+    _, run_dir, _ = trained_run("dcgan_mnist")
+    grid = draw(run_dir, num=12, out=tmp_path / "interp.png", interpolate=True,
                 interpolation_steps=4)
     # 3 strips of 4 images of 28 px with 1-px gaps.
     assert grid.shape[:2] == (3 * 29 + 1, 4 * 29 + 1)
