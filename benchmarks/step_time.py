@@ -58,7 +58,13 @@ def time_steps(config, *, steps: int, warmup: int, rounds: int) -> dict:
              for k, v in jax.device_get(example).items()}
     game = builders.build_game(config)
     state = jax.jit(game.init)(jax.random.PRNGKey(config.seed), batch)
-    step = jax.jit(builders.build_step(config, game), donate_argnums=0)
+    if hasattr(builders, "build_step"):
+        step_fn = builders.build_step(config, game)
+    else:  # a --baseline_tree from before named teams
+        from jgan.steps import make_step
+        step_fn = make_step(game, update_rule=config.game.update_rule,
+                            d_steps=config.game.d_steps, unroll_steps=config.game.unroll_steps)
+    step = jax.jit(step_fn, donate_argnums=0)
     start = time.perf_counter()
     step = step.lower(state, batch).compile()
     compile_s = time.perf_counter() - start
