@@ -58,26 +58,31 @@ from jgan.models.calling import accepts, train_kwargs
 __all__ = ["ProbeError", "RunImages", "feature_call", "make_encode_fn", "parse_kwargs",
            "probe_run"]
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
-_NETWORK = flags.DEFINE_string("network", None, "The network to probe (e.g. discriminator).")
-_METHOD = flags.DEFINE_string(
-    "method", None, "Method (or submodule) of the network to call; unset: features=True "
-    "when __call__ takes it, else the `features` method, else __call__.")
-_KWARGS = flags.DEFINE_multi_string(
-    "features_kwarg", [], "NAME=VALUE keyword argument of the call (repeatable).")
-_DATASET = flags.DEFINE_string("dataset", None, "TFDS dataset with labels and train / test "
-                               "splits, e.g. mnist or fashion_mnist (default: the run's).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's data_dir).")
-_NUM_TRAIN = flags.DEFINE_integer("num_train", None, "Train-split images (default: all).")
-_NUM_TEST = flags.DEFINE_integer("num_test", None, "Test-split images (default: all).")
-_RANDOM_INIT = flags.DEFINE_bool("random_init", False,
-                                 "Probe the network's initial parameters (the run's step 0).")
-_USE_EMA = flags.DEFINE_bool("use_ema", False, "Use the EMA weights of the network's team.")
-_BATCH = flags.DEFINE_integer("batch_size", 256, "Images per network call.")
-_L2 = flags.DEFINE_float("l2", 1e-4, "Weight decay of the linear probe.")
-_K = flags.DEFINE_integer("k", 20, "Neighbours of the k-NN classifier.")
-_OUT = flags.DEFINE_string("out", None, "Output JSON (default DIR/probe_NETWORK[_random_init]"
-                           ".json).")
+
+def _define_flags() -> None:
+    # Defined when run as a program only: jgan.sample and jgan.evaluate define flags of
+    # the same names, and a module that defines flags on import clashes with them.
+    flags.DEFINE_string("workdir", None, "A training run's workdir.")
+    flags.DEFINE_string("network", None, "The network to probe (e.g. discriminator).")
+    flags.DEFINE_string(
+        "method", None, "Method (or submodule) of the network to call; unset: features=True "
+        "when __call__ takes it, else the `features` method, else __call__.")
+    flags.DEFINE_multi_string(
+        "features_kwarg", [], "NAME=VALUE keyword argument of the call (repeatable).")
+    flags.DEFINE_string("dataset", None, "TFDS dataset with labels and train / test "
+                        "splits, e.g. mnist or fashion_mnist (default: the run's).")
+    flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's data_dir).")
+    flags.DEFINE_integer("num_train", None, "Train-split images (default: all).")
+    flags.DEFINE_integer("num_test", None, "Test-split images (default: all).")
+    flags.DEFINE_bool("random_init", False,
+                      "Probe the network's initial parameters (the run's step 0).")
+    flags.DEFINE_bool("use_ema", False, "Use the EMA weights of the network's team.")
+    flags.DEFINE_integer("batch_size", 256, "Images per network call.")
+    flags.DEFINE_float("l2", 1e-4, "Weight decay of the linear probe.")
+    flags.DEFINE_integer("k", 20, "Neighbours of the k-NN classifier.")
+    flags.DEFINE_string("out", None, "Output JSON (default DIR/probe_NETWORK[_random_init]"
+                        ".json).")
+
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 KNN_TEMPERATURE = 0.07
@@ -390,18 +395,18 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    if not _WORKDIR.value or not _NETWORK.value:
+    if not flags.FLAGS.workdir or not flags.FLAGS.network:
         raise app.UsageError("--workdir and --network are required.")
     try:
-        result = probe_run(_WORKDIR.value, _NETWORK.value, dataset=_DATASET.value,
-                           data_dir=_DATA_DIR.value, num_train=_NUM_TRAIN.value,
-                           num_test=_NUM_TEST.value, random_init=_RANDOM_INIT.value,
-                           use_ema=_USE_EMA.value, method=_METHOD.value or None,
-                           kwargs=parse_kwargs(_KWARGS.value), batch_size=_BATCH.value,
-                           l2=_L2.value, k=_K.value)
+        result = probe_run(flags.FLAGS.workdir, flags.FLAGS.network, dataset=flags.FLAGS.dataset,
+                           data_dir=flags.FLAGS.data_dir, num_train=flags.FLAGS.num_train,
+                           num_test=flags.FLAGS.num_test, random_init=flags.FLAGS.random_init,
+                           use_ema=flags.FLAGS.use_ema, method=flags.FLAGS.method or None,
+                           kwargs=parse_kwargs(flags.FLAGS.features_kwarg), batch_size=flags.FLAGS.batch_size,
+                           l2=flags.FLAGS.l2, k=flags.FLAGS.k)
     except (ValueError, FileNotFoundError) as e:  # ProbeError, DataError: named problems
         raise app.UsageError(str(e))
-    out = Path(_OUT.value or default_out(_WORKDIR.value, _NETWORK.value, _RANDOM_INIT.value))
+    out = Path(flags.FLAGS.out or default_out(flags.FLAGS.workdir, flags.FLAGS.network, flags.FLAGS.random_init))
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({"network": result["network"], "random_init": result["random_init"],
                       "step": result["step"], "call": result["call"],
@@ -413,4 +418,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
