@@ -208,6 +208,16 @@ def test_extras_updates_are_checked():
             jax.jit(make_step(game))(game.init(jax.random.key(0), {}), {})
 
 
+def saved_and_restored(directory, tree, game, batch):
+    """`tree` saved as a run's checkpoint, then restored into `game`'s state layout."""
+    ckpts = RunCheckpoints(directory)
+    ckpts.save(1, tree, {"kind": "test"})
+    ckpts.wait()
+    restored = ckpts.restore_state(1, jax.eval_shape(game.init, jax.random.key(0), batch))
+    ckpts.close()
+    return restored
+
+
 def test_extras_survive_a_checkpoint(tmp_path):
     game = counting_game()
     batch = {"x": jnp.zeros(3)}
@@ -215,11 +225,7 @@ def test_extras_survive_a_checkpoint(tmp_path):
     step = jax.jit(make_step(game))
     for _ in range(2):
         state, _ = step(state, batch)
-    ckpts = RunCheckpoints(tmp_path)
-    ckpts.save(2, state, {"kind": "test"})
-    ckpts.wait()
-    restored = ckpts.restore_state(2, jax.eval_shape(game.init, jax.random.key(0), batch))
-    ckpts.close()
+    restored = saved_and_restored(tmp_path, state, game, batch)
     chex.assert_trees_all_equal(restored, state)
     chex.assert_trees_all_equal(step(restored, batch), step(state, batch))
 
@@ -261,11 +267,7 @@ def test_a_checkpoint_saved_before_named_teams_restores_into_the_teams(tmp_path)
     # The pytree as GameState laid it out before teams had names.
     legacy = {"generator": state.teams["generator"], "discriminator": state.teams["discriminator"],
               "ema_params": state.ema["generator"], "step": state.step, "rng": state.rng}
-    ckpts = RunCheckpoints(tmp_path)
-    ckpts.save(1, legacy, {"kind": "test"})
-    ckpts.wait()
-    restored = ckpts.restore_state(1, jax.eval_shape(game.init, jax.random.key(0), batch))
-    ckpts.close()
+    restored = saved_and_restored(tmp_path, legacy, game, batch)
     chex.assert_trees_all_equal(restored, state)
 
 

@@ -496,8 +496,7 @@ def test_iwae_with_5000_samples_in_chunks_needs_memory_of_one_chunk():
     assert np.all(np.abs(np.asarray(bound) - model.log_marginal()) < 0.05)
     memory_chunked = chunked.memory_analysis()
     memory_whole = compiled(None).memory_analysis()
-    if memory_chunked is None or memory_whole is None:
-        pytest.skip("this backend reports no memory analysis")
+    assert memory_chunked is not None and memory_whole is not None  # XLA:CPU reports it
     assert memory_chunked.temp_size_in_bytes * 5 < memory_whole.temp_size_in_bytes, (
         memory_chunked.temp_size_in_bytes, memory_whole.temp_size_in_bytes)
 
