@@ -3,3 +3,9 @@
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
+
+
+def require(condition: bool, key: str, message: str) -> None:
+    """Raises `ConfigError("config.KEY: MESSAGE")` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(f"config.{key}: {message}")

@@ -22,7 +22,7 @@ from ml_collections import config_flags
 
 from jgan.eval import suite
 from jgan.eval.runs import evaluate_run
-from jgan.train import family_eval
+from jgan.families import evaluation as family_eval
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
 _CONFIG = config_flags.DEFINE_config_file(

@@ -104,7 +104,7 @@ def test_padded_32px_projection_run_is_scored_during_and_after_training(tmp_path
 
 def test_per_class_fid_during_training_reads_the_real_images_once(tmp_path, monkeypatch,
                                                                    classifier_workdir):
-    from jgan.train import family_eval
+    from jgan.families import evaluation as family_eval
 
     calls = []
     pool3 = family_eval._pool3

@@ -450,7 +450,7 @@ def test_mlp_conditioning_wrappers_for_vectors():
 
 
 def test_infogan_evaluation_reads_q_with_the_live_head_and_trunk():
-    from jgan.train.family_eval import FamilyEvaluator
+    from jgan.families.evaluation import FamilyEvaluator
 
     game = infogan_game(generator=DCGANGenerator(width=8), discriminator=DCGANDiscriminator(width=8),
                         codes=InfoGANCodes(noise_dim=8), generator_optimizer=opt(),

@@ -259,7 +259,7 @@ def test_infogan_family_evaluation_feeds_the_generator_its_training_prior(noise,
 
     from jgan.families.infogan import InfoGANCodes
     from jgan.families.sampling import GeneratorInputs
-    from jgan.train.family_eval import FamilyEvaluator
+    from jgan.families.evaluation import FamilyEvaluator
 
     codes = InfoGANCodes(noise_dim=6, categorical=(10,), continuous=0, noise=noise)
     sampler = GeneratorInputs("infogan", latent_dim=6, codes=codes)
@@ -292,7 +292,7 @@ def test_infogan_family_evaluation_feeds_the_generator_its_training_prior(noise,
     # Q on real digits: nine of ten classes recovered under the matching 4 -> 1, c -> c - 3.
     assert result["categorical_code_real"]["accuracy"] == pytest.approx(0.9)
     assert result["categorical_code_real"]["mapping"][5:] == [2, 3, 4, 5, 6]
-    from jgan.train.family_eval import summary
+    from jgan.families.evaluation import summary
     assert summary(result)["eval/infogan_q_real_accuracy"] == pytest.approx(0.9)
     z = np.concatenate(seen)
     assert z.shape == (2000, 6)

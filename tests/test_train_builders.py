@@ -141,7 +141,8 @@ def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
     config.game.info_augmented_weight = 2.0
     builders.validate(config)
     built = []
-    monkeypatch.setattr(builders, "StyleAugmentation",
+    from jgan.families import infogan
+    monkeypatch.setattr(infogan, "StyleAugmentation",
                         lambda **ranges: built.append(ranges) or StyleAugmentation(**ranges))
     builders.build_game(config)
     assert built == [{**defaults, "max_rotation": 25.0}]

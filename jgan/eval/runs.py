@@ -8,7 +8,8 @@ import jax
 import numpy as np
 
 from jgan.eval import suite
-from jgan.train import builders, family_eval
+from jgan.families import evaluation as family_eval
+from jgan.train import builders
 from jgan.train.runs import load_run
 
 
@@ -37,7 +38,7 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     """Evaluates `workdir`'s latest checkpoint; returns the JSON-able results.
 
     Conditional and InfoGAN runs with a classifier (`classifier_workdir`) also get the
-    family's metrics (`jgan.train.family_eval`) under "family_metrics", as in the
+    family's metrics (`jgan.families.evaluation`) under "family_metrics", as in the
     trainer's eval.json.
 
     Args:

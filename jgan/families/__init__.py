@@ -1,10 +1,18 @@
-"""Model families: each builds a `jgan.core.game.Game` from its losses and networks."""
+"""Model families: each builds a `jgan.core.game.Game` from its losses and networks, and
+registers itself (`jgan.families.registry`) with what a run needs of it: its config
+keys and their checks, its networks and game, what its generator takes.
+
+Importing this package registers every family below; `jgan.families.evaluation` (the
+metrics a family adds to a run's evaluation) is imported on its own.
+"""
 from jgan.families.acgan import acgan_game
-from jgan.families.adversarial import adversarial_game, discriminator_metrics, gan_game, sample_latent
+from jgan.families.adversarial import (adversarial_game, discriminator_metrics, gan_game,
+                                       sample_latent)
 from jgan.families.conditional import conditional_game, sample_labels
 from jgan.families.infogan import InfoGANCodes, QHead, infogan_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.families.registry import Family, family_names, get_family, register
 
-__all__ = ["InfoGANCodes", "PenaltySettings", "QHead", "acgan_game", "add_penalties",
-           "adversarial_game", "conditional_game", "discriminator_metrics", "gan_game", "infogan_game",
-           "sample_labels", "sample_latent"]
+__all__ = ["Family", "InfoGANCodes", "PenaltySettings", "QHead", "acgan_game", "add_penalties",
+           "adversarial_game", "conditional_game", "discriminator_metrics", "family_names",
+           "gan_game", "get_family", "infogan_game", "register", "sample_labels", "sample_latent"]

@@ -11,12 +11,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.objectives import auxiliary_losses, losses
-from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game,
-                                       sample_latent)
-from jgan.families.conditional import labeled_batch, sample_labels
-from jgan.families.penalty_terms import PenaltySettings, add_penalties
+import ml_collections
+
 from jgan.core.game import Game, Networks
+from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game,
+                                       gan_inputs, sample_latent)
+from jgan.families.conditional import (labeled_batch, labeled_networks, require_classes,
+                                       sample_labels)
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.families.registry import Family, register
+from jgan.models.conditioning import AuxiliaryClassifierDiscriminator
+from jgan.objectives import auxiliary_losses, losses
 
 
 def _class_accuracy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -105,3 +110,24 @@ def acgan_game(*, generator: nn.Module, discriminator: nn.Module, latent_dim: in
                     generator_optimizer=generator_optimizer,
                     discriminator_optimizer=discriminator_optimizer,
                     example_inputs=example_inputs, ema_decay=ema_decay)
+
+
+def _networks_from_config(config: ml_collections.ConfigDict):
+    # G takes labels; D is the unconditional trunk with a source and a class head.
+    generator, trunk = labeled_networks(config, condition_discriminator=False)
+    return generator, AuxiliaryClassifierDiscriminator(
+        trunk=trunk, num_classes=config.model.num_classes,
+        spectral_norm=config.model.spectral_norm)
+
+
+def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
+    g = config.game
+    return acgan_game(latent_dim=config.model.latent_dim, num_classes=config.model.num_classes,
+                      class_loss_weight=g.class_loss_weight, fake_class_loss=g.fake_class_loss,
+                      r2_gamma=g.r2_gamma, **common)
+
+
+FAMILY = register(Family(
+    name="acgan", build_networks=_networks_from_config, build_game=_game_from_config,
+    generator_inputs=lambda config: gan_inputs(config, "acgan"), validate=require_classes,
+    reads=("game.class_loss_weight", "game.fake_class_loss", "game.r2_gamma")))

@@ -11,13 +11,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.objectives import losses
-from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.core.game import Game, LossFn, Metrics, Networks, Team
-from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
+import ml_collections
 
-GENERATOR = "generator"
-DISCRIMINATOR = "discriminator"
+from jgan.core.game import Game, LossFn, Metrics, Networks, Team
+from jgan.families.network_names import DISCRIMINATOR, GENERATOR
+from jgan.families.networks_from_config import unconditional_networks
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.families.registry import Family, register
+from jgan.families.sampling import GeneratorInputs
+from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
+from jgan.objectives import losses
 
 
 def gan_game(*, generator_team: dict[str, nn.Module], discriminator_team: dict[str, nn.Module],
@@ -169,3 +172,23 @@ def adversarial_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
                 generator_optimizer=generator_optimizer,
                 discriminator_optimizer=discriminator_optimizer,
                     example_inputs=example_inputs, ema_decay=ema_decay)
+
+
+def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
+    g = config.game
+    return adversarial_game(latent_dim=config.model.latent_dim, pack=g.pack,
+                            r2_gamma=g.r2_gamma,
+                            gradient_penalty_one_sided=g.gradient_penalty_one_sided, **common)
+
+
+def gan_inputs(config: ml_collections.ConfigDict, family: str) -> GeneratorInputs:
+    """The `GeneratorInputs` of a GAN family's run (z; labels or codes where it takes them)."""
+    return GeneratorInputs(family=family, latent_dim=config.model.latent_dim,
+                           num_classes=config.model.num_classes)
+
+
+FAMILY = register(Family(
+    name="gan", build_networks=unconditional_networks, build_game=_game_from_config,
+    generator_inputs=lambda config: gan_inputs(config, "gan"),
+    reads=("game.r2_gamma", "game.gradient_penalty_one_sided"),
+    takes_pack_and_unroll=True, sets_discriminator_width=True))

@@ -14,11 +14,18 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.objectives import losses
-from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game,
-                                       sample_latent)
-from jgan.families.penalty_terms import PenaltySettings, add_penalties
+import ml_collections
+
 from jgan.core.game import Game, Networks
+from jgan.errors import require
+from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_metrics, gan_game,
+                                       gan_inputs, sample_latent)
+from jgan.families.networks_from_config import unconditional_networks
+from jgan.families.penalty_terms import PenaltySettings, add_penalties
+from jgan.families.registry import Family, register
+from jgan.models import resnet
+from jgan.models.conditioning import LabelConditionedDiscriminator, LabelConditionedGenerator
+from jgan.objectives import losses
 
 FAKE_LABELS = ("uniform", "real")
 
@@ -124,3 +131,50 @@ def conditional_game(*, generator: nn.Module, discriminator: nn.Module, latent_d
                     generator_optimizer=generator_optimizer,
                     discriminator_optimizer=discriminator_optimizer,
                     example_inputs=example_inputs, ema_decay=ema_decay)
+
+
+def labeled_networks(config: ml_collections.ConfigDict, *, condition_discriminator: bool):
+    """`(generator, discriminator)` of `config.model` for a generator that takes labels.
+
+    ResNets: conditional batch norm in G and, with `condition_discriminator`, a
+    projection D. MLP and DCGAN networks: the one-hot label concatenated to G's z and,
+    with `condition_discriminator`, to D's input (cGAN). Widths as
+    `jgan.families.networks_from_config.unconditional_networks`.
+    """
+    m = config.model
+    k = m.num_classes
+    if m.kind == "resnet":
+        generator = resnet.ResNetGenerator(num_classes=k, width=2 * m.width,
+                                           latent_dim=m.latent_dim,
+                                           resolution=config.data.resolution,
+                                           channels=config.data.channels)
+        return generator, resnet.ResNetDiscriminator(
+            num_classes=k if condition_discriminator else None, width=m.width,
+            spectral_norm=m.spectral_norm)
+    generator, discriminator = unconditional_networks(config)
+    generator = LabelConditionedGenerator(generator=generator, num_classes=k)
+    if condition_discriminator:
+        discriminator = LabelConditionedDiscriminator(discriminator=discriminator, num_classes=k)
+    return generator, discriminator
+
+
+def require_classes(config: ml_collections.ConfigDict) -> None:
+    """`model.num_classes` >= 2, as a family whose generator takes labels needs."""
+    require(config.model.num_classes >= 2, "model.num_classes", "must be >= 2.")
+
+
+def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
+    g = config.game
+    return conditional_game(latent_dim=config.model.latent_dim,
+                            num_classes=config.model.num_classes, fake_labels=g.fake_labels,
+                            r2_gamma=g.r2_gamma,
+                            gradient_penalty_one_sided=g.gradient_penalty_one_sided, **common)
+
+
+FAMILY = register(Family(
+    name="conditional",
+    build_networks=lambda config: labeled_networks(config, condition_discriminator=True),
+    build_game=_game_from_config,
+    generator_inputs=lambda config: gan_inputs(config, "conditional"),
+    validate=require_classes,
+    reads=("game.fake_labels", "game.r2_gamma", "game.gradient_penalty_one_sided")))

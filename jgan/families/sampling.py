@@ -9,14 +9,19 @@ and the noise fixed per column for InfoGAN.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan.families.adversarial import GENERATOR
-from jgan.families.infogan import InfoGANCodes
+from typing import TYPE_CHECKING
+
 from jgan.core.game import Networks
+from jgan.families.network_names import GENERATOR
+
+if TYPE_CHECKING:  # infogan.py registers its family with a GeneratorInputs: no cycle
+    from jgan.families.infogan import InfoGANCodes
 
 CONDITIONAL_FAMILIES = ("conditional", "acgan")
 FAMILIES = ("gan",) + CONDITIONAL_FAMILIES + ("infogan",)
@@ -122,3 +127,94 @@ class GeneratorInputs:
             return tile, cols
         raise ValueError(f"No InfoGAN code {vary!r}: the run has categorical codes "
                          f"{codes.categorical} and {codes.continuous} continuous codes.")
+
+    def requested(self, key: jax.Array, num: int, *, interpolate: bool = False,
+                  interpolation_steps: int = 8, labels: Sequence = (),
+                  vary: str = "categorical0", codes: Sequence[str] = ()) -> tuple[dict, int | None]:
+        """The inputs of a sample grid as `jgan.sample` asks for it, and its columns.
+
+        Args:
+          key: the grid's key.
+          num: about how many samples.
+          interpolate: rows of `interpolation_steps` samples along a path between two
+            latents (spherical for a Gaussian prior, straight for a uniform one), the
+            labels and codes fixed along a row.
+          labels: class-conditional families: the classes, a row each (default all);
+            with `interpolate`, the class of every row.
+          vary: InfoGAN: the code each row varies (`grid`).
+          codes: InfoGAN: `NAME=VALUE` codes held fixed (categorical<i> / continuous<j>).
+        Returns:
+          `(inputs, columns)`; columns None for a square grid.
+        Raises:
+          ValueError: a label or code this run does not have (names it).
+        """
+        if interpolate:
+            inputs, columns = self._interpolation(key, num, interpolation_steps, labels)
+        elif self.conditional:
+            inputs, columns = self._class_rows(key, num, labels)
+        elif self.family == "infogan":
+            inputs, columns = self.grid(key, num, vary=vary)
+        else:
+            inputs, columns = self.random(key, num), None
+        if self.family == "infogan" and codes:
+            inputs = _fix_codes(inputs, codes, self.codes)
+        return inputs, columns
+
+    def _interpolation(self, key, num: int, steps: int, labels) -> tuple[dict, int]:
+        rows = max(1, num // steps)
+        base = self.random(key, rows * steps)
+        noise = "noise" if self.family == "infogan" else "z"
+        t = jnp.linspace(0.0, 1.0, steps)
+        inputs = {k: jnp.repeat(v[::steps], steps, axis=0)
+                  for k, v in base.items()}  # labels / codes fixed along a strip
+        if self.family == "infogan" and self.codes.noise == "uniform":
+            # A straight line stays inside the cube the uniform prior fills.
+            ends = self.codes.sample_noise(jax.random.fold_in(key, 1), rows, 2)
+            inputs[noise] = jnp.concatenate([e[0] + t[:, None] * (e[1] - e[0]) for e in ends])
+        else:
+            ends = jax.random.normal(jax.random.fold_in(key, 1), (rows, 2, base[noise].shape[-1]))
+            inputs[noise] = jnp.concatenate([slerp(e[0], e[1], t) for e in ends])
+        if labels and self.conditional:
+            inputs["labels"] = jnp.full((rows * steps,), int(labels[0]), jnp.int32)
+        return inputs, steps
+
+    def _class_rows(self, key, num: int, labels) -> tuple[dict, int]:
+        classes = [int(c) for c in labels] if labels else list(range(self.num_classes))
+        bad = [c for c in classes if not 0 <= c < self.num_classes]
+        if bad:
+            raise ValueError(f"--labels {bad} are outside [0, {self.num_classes}).")
+        columns = max(1, num // len(classes))
+        z = jax.random.normal(key, (columns, self.latent_dim))
+        return {"z": jnp.tile(z, (len(classes), 1)),
+                "labels": jnp.repeat(jnp.asarray(classes, jnp.int32), columns)}, columns
+
+
+def _fix_codes(inputs: dict, assignments: Sequence[str], codes) -> dict:
+    """InfoGAN inputs with codes held at `NAME=VALUE` (categorical<i> / continuous<j>)."""
+    inputs = dict(inputs)
+    for item in assignments:
+        name, _, value = item.partition("=")
+        kind = name.rstrip("0123456789")
+        index = int(name[len(kind):] or 0)
+        if kind == "categorical" and index < len(codes.categorical) and value:
+            v = int(value)
+            if not 0 <= v < codes.categorical[index]:
+                raise ValueError(f"--codes: {name}={v} is outside [0, {codes.categorical[index]}).")
+            inputs["categorical"] = inputs["categorical"].at[:, index].set(v)
+        elif kind == "continuous" and index < codes.continuous and value:
+            inputs["continuous"] = inputs["continuous"].at[:, index].set(float(value))
+        else:
+            raise ValueError(f"--codes: {item!r} names no code of this run (categorical "
+                             f"{codes.categorical}, {codes.continuous} continuous).")
+    return inputs
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between latents a, b `[D]` at times t `[T]` -> `[T, D]`."""
+    cos = jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b))
+    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    so = jnp.sin(omega)
+    t = t[:, None]
+    lerp = (1 - t) * a + t * b
+    sl = (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / jnp.where(so == 0, 1.0, so)
+    return jnp.where(so < 1e-6, lerp, sl)

@@ -28,7 +28,8 @@ from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.sharding import data_mesh, on_mesh
 from jgan.core.step_parts import metrics_prefix
 from jgan.saved_configs import upgrade_config
-from jgan.train import builders, family_eval, writers
+from jgan.families import evaluation as family_eval
+from jgan.train import builders, writers
 from jgan.train.checkpoint import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
 from jgan.train.resume import check_resumable

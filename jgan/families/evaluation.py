@@ -26,7 +26,7 @@ import numpy as np
 from jgan.data.in_memory import load_examples
 from jgan.eval import conditional as cond_eval
 from jgan.eval import suite
-from jgan.families.infogan import Q_HEAD
+from jgan.families.network_names import Q_HEAD
 
 
 def _batched(fn, inputs: dict, batch_size: int) -> np.ndarray:
