@@ -89,6 +89,7 @@ class GameState:
             out.update(team.collections)
         return out
 
+
 class Networks:
     """Every team's networks bound to one set of variables, for one loss evaluation.
 
@@ -142,17 +143,9 @@ class Networks:
         """
         for name, value in values.items():
             if name not in self._extras:
-                raise KeyError(f"No extras entry {name!r}; the state has {sorted(self._extras)} "
-                               "(Game.init_extras declares them).")
-            old = jax.tree.structure(self._extras[name])
-            if jax.tree.structure(value) != old:
-                raise ValueError(f"extras[{name!r}]: the update's structure "
-                                 f"{jax.tree.structure(value)} differs from the state's {old}.")
-            for new_leaf, old_leaf in zip(jax.tree.leaves(value), jax.tree.leaves(self._extras[name])):
-                if (jnp.shape(new_leaf), jnp.result_type(new_leaf)) != (old_leaf.shape, old_leaf.dtype):
-                    raise ValueError(f"extras[{name!r}]: an update of shape {jnp.shape(new_leaf)} "
-                                     f"{jnp.result_type(new_leaf)} for state of shape "
-                                     f"{old_leaf.shape} {old_leaf.dtype}.")
+                raise KeyError(f"No extras entry {name!r}; the state has "
+                               f"{sorted(self._extras)} (Game.init_extras declares them).")
+            _check_like_state(name, value, self._extras[name])
             self._extra_updates[name] = jax.lax.stop_gradient(value)
 
     def updated_extras(self) -> dict[str, PyTree]:
@@ -185,6 +178,18 @@ class Networks:
 
     def updated_collections(self, names) -> dict[str, PyTree]:
         return {name: self._collections[name] for name in names}
+
+
+def _check_like_state(name: str, value: PyTree, state: PyTree) -> None:
+    """An extras update must keep the entry's structure, shapes and dtypes."""
+    if jax.tree.structure(value) != jax.tree.structure(state):
+        raise ValueError(f"extras[{name!r}]: the update's structure {jax.tree.structure(value)} "
+                         f"differs from the state's {jax.tree.structure(state)}.")
+    for new, old in zip(jax.tree.leaves(value), jax.tree.leaves(state)):
+        if (jnp.shape(new), jnp.result_type(new)) != (old.shape, old.dtype):
+            raise ValueError(f"extras[{name!r}]: an update of shape {jnp.shape(new)} "
+                             f"{jnp.result_type(new)} for state of shape {old.shape} "
+                             f"{old.dtype}.")
 
 
 # loss_fn(nets, batch, rng) -> (scalar loss, metrics dict of scalars)

@@ -69,21 +69,26 @@ class RunCheckpoints:
             state=ocp.args.StandardSave(state), input=ocp.args.JsonSave(input_state)))
 
     def restore(self, step: int, abstract_state) -> tuple[object, dict]:
-        """(state, input position) at `step`, laid out like `abstract_state`."""
-        state = self.restore_state(step, abstract_state)
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            input=ocp.args.JsonRestore()))
-        return state, restored["input"]
+        """(state, input position) at `step`, laid out like `abstract_state`; a
+        `GameState` saved before named teams is upgraded."""
+        return self._restore(step, abstract_state, with_input=True)
 
     def restore_state(self, step: int, abstract_state):
-        """Only the state at `step` (for sampling and evaluation), laid out like
-        `abstract_state`; a `GameState` saved before named teams is upgraded."""
+        """Only the state at `step` (for sampling and evaluation), as `restore` reads it."""
+        return self._restore(step, abstract_state, with_input=False)[0]
+
+    def _restore(self, step: int, abstract_state, *, with_input: bool):
         legacy = (isinstance(abstract_state, GameState)
                   and self._saved_fields(step) == LEGACY_FIELDS)
         target = legacy_layout(abstract_state) if legacy else abstract_state
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target)))["state"]
-        return upgrade_legacy_state(restored, abstract_state) if legacy else restored
+        items = {"state": ocp.args.StandardRestore(target)}
+        if with_input:
+            items["input"] = ocp.args.JsonRestore()
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        state = restored["state"]
+        if legacy:
+            state = upgrade_legacy_state(state, abstract_state)
+        return state, restored["input"] if with_input else None
 
     def _saved_fields(self, step: int) -> frozenset:
         tree = self._manager.item_metadata(step)["state"].tree
