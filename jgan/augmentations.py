@@ -48,7 +48,7 @@ class StyleAugmentation:
             raise ValueError(f"max_stroke must be <= 1, got {self.max_stroke}.")
 
     def ranges(self) -> dict[str, float]:
-        """The ranges (every field but `fill_value`), as `game.info_augmentation` holds them."""
+        """The ranges (every field but `fill_value`), as `infogan.info_augmentation` holds them."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.name != "fill_value"}
 

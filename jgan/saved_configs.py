@@ -1,8 +1,9 @@
 """Configs saved by earlier versions of jgan, read as today's.
 
 A run's `config.json` records the config it was trained with. Keys added to jgan since
-then are missing from it; `upgrade_config` adds each with the value that reproduces
-what the run did, so that every part of jgan (builders, trainer, sampler, evaluator)
+then are missing from it, and keys that moved to their family's section are in their old
+place; `upgrade_config` adds each missing key with the value that reproduces what the
+run did and moves the others, so that every part of jgan (builders, trainer, sampler, evaluator)
 reads a complete config and none needs a default of its own. It is the one place that
 knows how configs changed: apply it wherever a saved config is loaded
 (`load_saved_config`), and compare a saved config with a new one after upgrading it.
@@ -33,6 +34,20 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                         "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
                         "max_shift": 2.0, "max_stroke": 0.5}}
 
+# Keys that moved into their family's own section (`config.<family>.*`), old -> new. A
+# saved config's old key goes to the new place when the run's family is the section's,
+# and is dropped otherwise (it held the neutral value: other families refused it).
+MOVED_KEYS = {
+    "game.fake_labels": "conditional.fake_labels",
+    "game.class_loss_weight": "acgan.class_loss_weight",
+    "game.fake_class_loss": "acgan.fake_class_loss",
+    **{f"game.{k}": f"infogan.{k}" for k in (
+        "info_weight", "info_start_step", "info_ramp_steps", "continuous_weight",
+        "info_augmented_weight", "info_augmentation", "info_in_discriminator", "q_team")},
+    **{f"model.{k}": f"infogan.{k}" for k in (
+        "categorical_codes", "continuous_codes", "q_batch_norm")},
+}
+
 # The same for the classifier runs (`task = "classifier"`).
 CLASSIFIER_KEYS_ADDED_LATER = {"data.resize": "bicubic", "data.on_device": False}
 # A saved config without a task is a GAN's: runs saved before tasks existed were GANs.
@@ -60,7 +75,18 @@ def upgrade_config(saved: dict | ml_collections.ConfigDict) -> ml_collections.Co
             node = node.setdefault(section, {})
         # Through JSON, as a saved config went: tuples read back as lists.
         node.setdefault(leaf, json.loads(json.dumps(value)))
+    if task == "gan":
+        _move_keys(tree)
     return ml_collections.ConfigDict(tree)
+
+
+def _move_keys(tree: dict) -> None:
+    for old, new in MOVED_KEYS.items():
+        old_section, old_leaf = old.split(".")
+        new_section, new_leaf = new.split(".")
+        value = tree.get(old_section, {}).pop(old_leaf, None)
+        if value is not None and new_section == tree["family"]:
+            tree.setdefault(new_section, {}).setdefault(new_leaf, value)
 
 
 def load_saved_config(workdir: str | Path) -> ml_collections.ConfigDict:

@@ -67,7 +67,7 @@ def test_acgan_config_reaches_the_fake_class_loss():
          "label": jnp.arange(4, dtype=jnp.int32)}
     losses = {}
     for flag in (True, False):
-        config.game.fake_class_loss = flag
+        config.acgan.fake_class_loss = flag
         game = builders.build_game(config)
         state = game.init(jax.random.PRNGKey(0), b)
         nets = game.bind(state, train=False, rng=jax.random.PRNGKey(1))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import pytest
 
-from jgan.errors import ConfigError
+from jgan.core.game import Game, Team
+from jgan.errors import ConfigError, require
 from jgan.families import registry
+from jgan.optimizers import build_optimizer
 from jgan.train import builders
 from tests.helpers import load_config
 
@@ -27,25 +31,55 @@ def test_an_unregistered_family_is_a_named_error():
         builders.build_game(config)
 
 
+def _fitter_section():
+    section = ml_collections.ConfigDict()
+    section.target = 3.0
+    return section
+
+
+def _fitter_game(config):
+    """One team whose network learns to output `config.fitter.target`."""
+    def loss(nets, batch, rng):
+        del rng
+        error = nets("regressor", batch["image"]) - config.fitter.target
+        return jnp.mean(error ** 2), {}
+    team = Team(networks={"regressor": nn.Dense(1)}, loss=loss,
+                optimizer=build_optimizer(config.optimizer.fitter, config.num_steps),
+                metrics_prefix="fit")
+    return Game(teams={"fitter": team},
+                example_inputs=lambda batch: {"regressor": (batch["image"][:1],)})
+
+
 def test_a_registered_family_is_built_without_touching_the_builders(monkeypatch):
     monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
     gan = registry.get_family("gan")
-    built = []
-    plugin = registry.register(dataclasses.replace(
-        gan, name="plugin", takes_pack_and_unroll=False,
-        build_game=lambda config, **common: built.append(sorted(common)) or gan.build_game(
-            config, **common)))
-    with pytest.raises(ValueError, match="'plugin' is already registered"):
+    plugin = registry.register(registry.Family(
+        name="fitter", build_game=_fitter_game, generator_inputs=gan.generator_inputs,
+        section=_fitter_section,
+        validate=lambda config: require(config.fitter.target != 0, "fitter.target",
+                                        "must not be 0.")))
+    with pytest.raises(ValueError, match="'fitter' is already registered"):
         registry.register(dataclasses.replace(plugin))
     config = load_config("mixture", "ring,minimax,runlocal")
-    config.family = "plugin"
-    config.game.r2_gamma = 1.0   # read by "gan", and so by the plugin made from it
+    config.family = "fitter"
+    with pytest.raises(ConfigError, match=r"config\.fitter: missing"):
+        builders.validate(config)
+    registry.add_section(config)
+    config.optimizer = ml_collections.ConfigDict({"fitter": config.optimizer.generator})
+    config.optimizer.fitter.learning_rate = 0.1
     builders.validate(config)
     game = builders.build_game(config)
-    assert built == [["discriminator", "discriminator_optimizer", "ema_decay", "generator",
-                      "generator_optimizer", "gradient_penalty_weight", "loss_type", "r1_gamma"]]
-    assert list(game.teams) == ["discriminator", "generator"]
-    jax.eval_shape(game.init, jax.random.key(0), {"image": jnp.zeros((4, 2))})
-    config.game.pack = 2   # the plugin does not take PacGAN packs
-    with pytest.raises(ConfigError, match="the plugin family takes neither game.pack"):
+    assert list(game.teams) == ["fitter"]
+    step = jax.jit(builders.build_step(config, game))
+    batch = {"image": jnp.ones((4, 2))}
+    state = game.init(jax.random.key(0), batch)
+    for _ in range(300):
+        state, metrics = step(state, batch)
+    assert float(metrics["fit_loss"]) < 1e-4
+    config.fitter.target = 0.0
+    with pytest.raises(ConfigError, match=r"config\.fitter\.target: must not be 0"):
+        builders.validate(config)
+    config.fitter.target = 3.0
+    config.game.pack = 2   # the fitter does not take PacGAN packs
+    with pytest.raises(ConfigError, match="the fitter family takes neither game.pack"):
         builders.validate(config)

@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from experiments.configs import dcgan_mnist, mixture, wgan_gp_mnist
+from jgan.families import registry
 from jgan.train import builders, writers
 
 
@@ -58,7 +59,7 @@ def _shipped_configs():
         yield f"conditional.py:{family},{dataset}{small}", config
     for dataset, small in itertools.product(conditional.DATASETS, ("", ",runlocal")):
         config = conditional.get_config(f"infogan,{dataset},augmented{small}")
-        assert config.game.info_augmented_weight == 1.0
+        assert config.infogan.info_augmented_weight == 1.0
         if not small:
             config.eval.metrics = ""
         yield f"conditional.py:infogan,{dataset},augmented{small}", config
@@ -84,17 +85,18 @@ _FAMILY_CONFIGS = {"gan": ("dcgan_mnist", "runlocal"),
                    "conditional": ("conditional", "cgan,mnist,runlocal"),
                    "acgan": ("conditional", "acgan,mnist,runlocal"),
                    "infogan": ("conditional", "infogan,mnist,runlocal")}
-_NON_NEUTRAL = {"game.fake_labels": "real", "game.class_loss_weight": 0.5,
-                "game.fake_class_loss": False, "game.info_weight": 0.5,
-                "game.info_start_step": 1, "game.info_ramp_steps": 10,
-                "game.info_augmented_weight": 1.0,
-                "game.info_augmentation": {"max_rotation": 30.0, "max_shear": 0.3,
-                                           "max_scale": 0.1, "max_shift": 2.0,
-                                           "max_stroke": 0.5},
-                "game.continuous_weight": 0.1, "game.info_in_discriminator": False,
-                "game.q_team": "discriminator", "model.q_batch_norm": True,
-                "model.categorical_codes": (5,), "model.continuous_codes": 0,
-                "game.r2_gamma": 1.0, "game.gradient_penalty_one_sided": True}
+_NON_NEUTRAL = {"game.r2_gamma": 1.0, "game.gradient_penalty_one_sided": True}
+# A value other than the default for every key of every family's section.
+_SECTION_VALUES = {"conditional.fake_labels": "real", "acgan.class_loss_weight": 0.5,
+                   "acgan.fake_class_loss": False, "infogan.info_weight": 0.5,
+                   "infogan.info_start_step": 1, "infogan.info_ramp_steps": 10,
+                   "infogan.info_augmented_weight": 1.0,
+                   "infogan.info_augmentation": {"max_rotation": 30.0, "max_shear": 0.3,
+                                                 "max_scale": 0.1, "max_shift": 2.0,
+                                                 "max_stroke": 0.5},
+                   "infogan.continuous_weight": 0.1, "infogan.info_in_discriminator": False,
+                   "infogan.q_team": "discriminator", "infogan.q_batch_norm": True,
+                   "infogan.categorical_codes": (5,), "infogan.continuous_codes": 0}
 
 
 def _family_config(family):
@@ -112,8 +114,6 @@ def test_family_only_keys_are_errors_in_families_that_ignore_them(key):
         config = _family_config(family)
         config[section][name] = _NON_NEUTRAL[key]
         if family in readers:
-            if key == "game.info_augmentation":   # read only with a positive weight
-                config.game.info_augmented_weight = 1.0
             builders.validate(config)
             builders.build_game(config)
         else:
@@ -121,6 +121,42 @@ def test_family_only_keys_are_errors_in_families_that_ignore_them(key):
                                match=rf"config\.{section}\.{name}: is read only by .*"
                                      rf"family '{family}' would ignore"):
                 builders.validate(config)
+
+
+def test_each_family_section_holds_its_keys_and_no_other_family_reads_it():
+    sections = {family: registry.get_family(family).section for family in _FAMILY_CONFIGS}
+    keys = {f"{family}.{key}" for family, section in sections.items() if section
+            for key in section().keys()}
+    assert keys == set(_SECTION_VALUES)
+    for key, value in _SECTION_VALUES.items():
+        family, name = key.split(".")
+        config = _family_config(family)
+        config[family][name] = value
+        if key == "infogan.info_augmentation":   # read only with a positive weight
+            config.infogan.info_augmented_weight = 1.0
+        builders.validate(config)
+        builders.build_game(config)
+    for family, other in itertools.permutations(_FAMILY_CONFIGS, 2):
+        if sections[other] is None:
+            continue
+        config = _family_config(family)
+        config[other] = sections[other]()
+        with pytest.raises(builders.ConfigError, match=rf"config\.{other}: is the {other} "
+                                                       rf"family's section; family '{family}'"):
+            builders.validate(config)
+
+
+def test_a_missing_section_or_a_stray_key_in_it_is_named():
+    config = _family_config("acgan")
+    del config["acgan"]
+    with pytest.raises(builders.ConfigError, match=r"config\.acgan: missing; the acgan family"):
+        builders.validate(config)
+    config = _family_config("infogan")
+    with config.ignore_type():
+        config.infogan.info_wieght = 2.0
+    with pytest.raises(builders.ConfigError, match=r"config\.infogan\.info_wieght: not a key "
+                                                   r"of the infogan family"):
+        builders.validate(config)
 
 
 def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
@@ -131,14 +167,14 @@ def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
     defaults = {f.name: f.default for f in dataclasses.fields(StyleAugmentation)
                 if f.name != "fill_value"}
     assert StyleAugmentation().ranges() == defaults
-    assert config.game.info_augmentation.to_dict() == defaults
+    assert config.infogan.info_augmentation.to_dict() == defaults
     # Frozen there: the values that reproduce runs saved before the key existed.
     assert builders.KEYS_ADDED_LATER["game.info_augmentation"] == defaults
-    config.game.info_augmentation.max_rotation = 25.0
-    with pytest.raises(builders.ConfigError, match=r"config\.game\.info_augmentation: is read "
-                                                   r"only when game\.info_augmented_weight > 0"):
+    config.infogan.info_augmentation.max_rotation = 25.0
+    with pytest.raises(builders.ConfigError, match=r"config\.infogan\.info_augmentation: is read "
+                                                   r"only when infogan\.info_augmented_weight > 0"):
         builders.validate(config)
-    config.game.info_augmented_weight = 2.0
+    config.infogan.info_augmented_weight = 2.0
     builders.validate(config)
     built = []
     from jgan.families import infogan
@@ -146,16 +182,16 @@ def test_info_augmentation_ranges_are_checked_and_reach_the_game(monkeypatch):
                         lambda **ranges: built.append(ranges) or StyleAugmentation(**ranges))
     builders.build_game(config)
     assert built == [{**defaults, "max_rotation": 25.0}]
-    config.game.info_augmentation.max_scale = 1.5
+    config.infogan.info_augmentation.max_scale = 1.5
     with pytest.raises(builders.ConfigError,
-                       match=r"config\.game\.info_augmentation: max_scale must be < 1"):
+                       match=r"config\.infogan\.info_augmentation: max_scale must be < 1"):
         builders.validate(config)
-    config.game.info_augmentation.max_scale = 0.1
-    config.game.info_augmented_weight = -1.0
-    with pytest.raises(builders.ConfigError, match=r"config\.game\.info_augmented_weight: must be >= 0"):
+    config.infogan.info_augmentation.max_scale = 0.1
+    config.infogan.info_augmented_weight = -1.0
+    with pytest.raises(builders.ConfigError, match=r"config\.infogan\.info_augmented_weight: must be >= 0"):
         builders.validate(config)
-    config.game.info_augmented_weight = 1.0
-    config.model.categorical_codes = ()
+    config.infogan.info_augmented_weight = 1.0
+    config.infogan.categorical_codes = ()
     with pytest.raises(builders.ConfigError, match=r"info_augmented_weight: needs a categorical"):
         builders.validate(config)
 
@@ -229,11 +265,11 @@ def test_infogan_config_reaches_the_information_term_in_ds_loss():
     from jgan.core.step_parts import team_gradients
 
     config = conditional.get_config("infogan,mnist,runlocal")
-    config.game.info_weight = 0.5
+    config.infogan.info_weight = 0.5
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(2), (4, 28, 28, 1), minval=-1.0)}
     d_loss = {}
     for with_info in (True, False):
-        config.game.info_in_discriminator = with_info
+        config.infogan.info_in_discriminator = with_info
         game = builders.build_game(config)
         state = game.init(jax.random.PRNGKey(0), batch)
         loss, _, _, metrics, _ = jax.jit(lambda s: team_gradients(
@@ -248,21 +284,21 @@ def test_infogan_q_team_config_key():
     from experiments.configs import conditional
 
     config = conditional.get_config("infogan,mnist,runlocal")
-    config.game.q_team = "discriminator"
+    config.infogan.q_team = "discriminator"
     builders.validate(config)
     batch = {"image": jnp.zeros((4, 28, 28, 1))}
     state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
     assert "q_head" in state.teams["discriminator"].params and "q_head" not in state.teams["generator"].params
     assert "batch_stats" not in state.teams["discriminator"].collections["q_head"]
-    config.model.q_batch_norm = True
+    config.infogan.q_batch_norm = True
     state = builders.build_game(config).init(jax.random.PRNGKey(0), batch)
     assert "hidden_bn" in state.teams["discriminator"].collections["q_head"]["batch_stats"]
-    config.game.info_in_discriminator = False
-    with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
+    config.infogan.info_in_discriminator = False
+    with pytest.raises(builders.ConfigError, match=r"infogan\.q_team"):
         builders.validate(config)
-    config.game.info_in_discriminator = True
-    config.game.q_team = "both"
-    with pytest.raises(builders.ConfigError, match=r"game\.q_team"):
+    config.infogan.info_in_discriminator = True
+    config.infogan.q_team = "both"
+    with pytest.raises(builders.ConfigError, match=r"infogan\.q_team"):
         builders.validate(config)
 
 
@@ -316,13 +352,13 @@ def test_infogan_info_start_step_config_key():
     from experiments.configs import conditional
 
     config = conditional.get_config("infogan,mnist,runlocal")
-    config.game.info_start_step = config.num_steps - 1
+    config.infogan.info_start_step = config.num_steps - 1
     builders.validate(config)
     for bad in (-1, config.num_steps):
-        config.game.info_start_step = bad
-        with pytest.raises(builders.ConfigError, match=r"game\.info_start_step"):
+        config.infogan.info_start_step = bad
+        with pytest.raises(builders.ConfigError, match=r"infogan\.info_start_step"):
             builders.validate(config)
-    config.game.info_start_step = 0
-    config.game.info_ramp_steps = -1
-    with pytest.raises(builders.ConfigError, match=r"game\.info_ramp_steps"):
+    config.infogan.info_start_step = 0
+    config.infogan.info_ramp_steps = -1
+    with pytest.raises(builders.ConfigError, match=r"infogan\.info_ramp_steps"):
         builders.validate(config)

@@ -446,7 +446,7 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     old = json.loads(config.to_json_best_effort())
     for key in builders.KEYS_ADDED_LATER:
         *section, leaf = key.split(".")
-        del (old[section[0]] if section else old)[leaf]
+        (old[section[0]] if section else old).pop(leaf, None)  # a moved key is elsewhere
     game = builders.build_game(upgrade_config(old))
     batch = {"image": jnp.zeros((config.batch_size, 2))}
     chex.assert_trees_all_equal_shapes(jax.eval_shape(game.init, jax.random.key(0), batch),
@@ -457,10 +457,30 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     config.game.pack = 2
     with pytest.raises(builders.ConfigError, match="game.pack"):
         trainer._check_resumable(config, tmp_path)
-    # A section added later (game.info_augmentation) compares key by key.
-    config.game.pack = 1
-    config.game.info_augmentation.max_rotation = 30.0
+
+
+
+def test_configs_saved_before_family_sections_resume_with_their_keys_moved(tmp_path):
+    """InfoGAN's keys were `game.*` and `model.*` before `config.infogan` existed: a run
+    saved then resumes under today's config, and a section compares key by key."""
+    import json
+
+    from experiments.configs import conditional
+    from jgan.saved_configs import MOVED_KEYS
+    from jgan.train import trainer
+
+    config = conditional.get_config("infogan,mnist,augmented,runlocal")
+    old = json.loads(config.to_json_best_effort())
+    for old_key, new_key in MOVED_KEYS.items():
+        section, leaf = new_key.split(".")
+        if section == "infogan":
+            old_section, old_leaf = old_key.split(".")
+            old[old_section][old_leaf] = old["infogan"][leaf]
+    del old["infogan"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    trainer._check_resumable(config, tmp_path)          # raises if any key differs
+    config.infogan.info_augmentation.max_rotation = 30.0
     with pytest.raises(builders.ConfigError,
-                       match=r"these keys differ: game\.info_augmentation\.max_rotation "
+                       match=r"these keys differ: infogan\.info_augmentation\.max_rotation "
                              r"\(15\.0 -> 30\.0\)\. "):
         trainer._check_resumable(config, tmp_path)

@@ -1,18 +1,19 @@
 """Defaults shared by every experiment config; each config file overrides what differs.
 
-Every key a run reads is declared here, so `--config.x.y=v` overrides of unknown keys
+Every key a run reads is declared here or in its family's section, so `--config.x.y=v` overrides of unknown keys
 or of the wrong type fail while flags are parsed, before anything compiles.
 """
 import ml_collections
 
-from jgan.augmentations import StyleAugmentation
 from jgan.eval.suite import default_eval_config
+from jgan.families import registry
 
 
-def base_config() -> ml_collections.ConfigDict:
+def base_config(family: str = "gan") -> ml_collections.ConfigDict:
+    """The defaults, with `family`'s own section `config.<family>` where it has one."""
     c = ml_collections.ConfigDict()
     c.task = "gan"               # what experiments.main trains: gan | classifier
-    c.family = "gan"             # gan | conditional | acgan | infogan (jgan.families)
+    c.family = family            # gan | conditional | acgan | infogan (jgan.families)
     c.seed = 0
     c.num_steps = 1000
     c.max_train_seconds = 0.0    # > 0: end training after this long (then checkpoint, eval)
@@ -44,12 +45,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.latent_dim = 100               # z; InfoGAN: the noise part of G's input
     c.model.noise_distribution = "normal"  # z ~ N(0, I); infogan also takes "uniform"
     c.model.num_classes = 10               # conditional / acgan: labels in [0, K)
-    c.model.categorical_codes = (10,)      # infogan: values of each categorical code
-    c.model.continuous_codes = 2           # infogan: Uniform(-1, 1) codes
     c.model.width = 64
     c.model.discriminator_width = 0        # dcgan: D's first width; 0 = model.width
     c.model.dense_hidden = 0               # dcgan: FC layer after z / before the logit
-    c.model.q_batch_norm = False           # infogan: batch norm in Q's hidden layer
     c.model.leaky_slope = 0.2              # dcgan D and InfoGAN's Q: LeakyReLU's slope
     c.model.hidden = (128, 128, 128)       # mlp: hidden widths of G (and of D by default)
     c.model.discriminator_hidden = ()      # mlp: D's hidden widths; () = model.hidden
@@ -66,19 +64,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.game.gradient_penalty_one_sided = False  # gan, conditional: penalize norms > 1 only
     c.game.r1_gamma = 0.0
     c.game.r2_gamma = 0.0        # gan, conditional, acgan (not infogan)
-    c.game.fake_labels = "uniform"  # conditional: fakes' labels, uniform | real
-    c.game.class_loss_weight = 1.0  # acgan: weight of the class loss L_C
-    c.game.fake_class_loss = True   # acgan: D's L_C includes generated images (the paper)
-    c.game.info_weight = 1.0        # infogan: lambda of the information loss
-    c.game.info_start_step = 0      # infogan: lambda is 0 before this step,
-    c.game.info_ramp_steps = 0      # infogan: then rises linearly over this many steps
-    c.game.continuous_weight = 1.0  # infogan: extra weight of the continuous codes
-    c.game.info_augmented_weight = 0.0  # infogan: weight of the categorical NLL on
-    #   style-transformed samples; 0 is the paper's game. The transformations' ranges
-    #   (jgan.augmentations.StyleAugmentation; read only when the weight is > 0):
-    c.game.info_augmentation = ml_collections.ConfigDict(StyleAugmentation().ranges())
-    c.game.info_in_discriminator = True  # infogan: lambda * L_info in D's loss too (its trunk)
-    c.game.q_team = "generator"  # infogan: team of Q's head; "discriminator" as the released code
     c.game.ema_decay = ml_collections.config_dict.placeholder(float)
     c.game.ema_warmup = False    # EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t
 
@@ -98,4 +83,5 @@ def base_config() -> ml_collections.ConfigDict:
     # Metrics of generated samples (jgan.eval.suite): during training every `eval.every`
     # steps (0 = only at the end), into metrics.jsonl, TensorBoard and eval.json.
     c.eval = default_eval_config()
-    return c
+    # The family's own keys (jgan.families.<family>.config_section).
+    return registry.add_section(c)

@@ -16,7 +16,7 @@ Families (`config.family`, `jgan.families`):
               trunk, lambda = 1; Adam 2e-4 (D) / 1e-3 (G and Q), b1 = 0.5, as the paper's MNIST model.
               With `augmented`, Q must also recover the categorical code from samples
               whose slant, size, position and stroke width are randomly changed
-              (`game.info_augmented_weight = 1`, `jgan.augmentations`): a departure from
+              (`infogan.info_augmented_weight = 1`, `jgan.augmentations`): a departure from
               the paper that makes the code name the digit, not a style, on every seed
               measured (docs/conditional.md).
 Datasets: mnist, fashion_mnist (28 px; projection runs its ResNet at 28 px there),
@@ -48,7 +48,7 @@ def get_config(arg: str = "cgan,mnist"):
     family, dataset = parts[0], parts[1]
     if "augmented" in parts and family != "infogan":
         raise ValueError(f"'augmented' is an option of the infogan family only, got {arg!r}.")
-    c = base_config()
+    c = base_config({"cgan": "conditional", "projection": "conditional"}.get(family, family))
     name, resolution, channels = DATASETS[dataset]
     c.data.kind = "tfds"
     c.data.name = name
@@ -66,7 +66,6 @@ def get_config(arg: str = "cgan,mnist"):
     c.game.ema_decay = 0.999
     c.eval.metrics = "classifier_fd"
     c.eval.num_samples = 10_000
-    c.family = {"cgan": "conditional", "projection": "conditional"}.get(family, family)
     if family == "cgan" and dataset == "fashion_mnist":
         # Width 64 levelled off under the 90% goal (89.7% at best over 24,000 steps, two
         # seeds); width 128 passed it at 9,000 steps and reached 92.2% at 36,500 (H200,
@@ -90,12 +89,12 @@ def get_config(arg: str = "cgan,mnist"):
         # categorical code settled on style more often than on digit class (27.8% matched
         # accuracy after 3,000 steps against 62.2% after 2,000 with them, seed 0).
         c.model.dense_hidden = 1024
-        c.model.categorical_codes = (10,)
-        c.model.continuous_codes = 2 if channels == 1 else 0
-        c.game.info_weight = 1.0
+        c.infogan.categorical_codes = (10,)
+        c.infogan.continuous_codes = 2 if channels == 1 else 0
+        c.infogan.info_weight = 1.0
         c.optimizer.generator.learning_rate = 1e-3
         if "augmented" in parts:
-            c.game.info_augmented_weight = 1.0
+            c.infogan.info_augmented_weight = 1.0
     if "runlocal" in parts:
         apply_runlocal(c)
         c.eval.metrics = ""

@@ -19,7 +19,8 @@ from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_m
 from jgan.families.conditional import (labeled_batch, labeled_networks, require_classes,
                                        sample_labels)
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.families.registry import Family, register
+from jgan.families.gan_config import gan_family
+from jgan.families.registry import register
 from jgan.models.conditioning import AuxiliaryClassifierDiscriminator
 from jgan.objectives import auxiliary_losses, losses
 
@@ -120,14 +121,22 @@ def _networks_from_config(config: ml_collections.ConfigDict):
         spectral_norm=config.model.spectral_norm)
 
 
+def config_section() -> ml_collections.ConfigDict:
+    """The family's config section `config.acgan`, at its defaults."""
+    c = ml_collections.ConfigDict()
+    c.class_loss_weight = 1.0  # weight of the class loss L_C
+    c.fake_class_loss = True   # D's L_C includes generated images (the paper)
+    return c
+
+
 def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
-    g = config.game
+    a = config.acgan
     return acgan_game(latent_dim=config.model.latent_dim, num_classes=config.model.num_classes,
-                      class_loss_weight=g.class_loss_weight, fake_class_loss=g.fake_class_loss,
-                      r2_gamma=g.r2_gamma, **common)
+                      class_loss_weight=a.class_loss_weight, fake_class_loss=a.fake_class_loss,
+                      r2_gamma=config.game.r2_gamma, **common)
 
 
-FAMILY = register(Family(
+FAMILY = register(gan_family(
     name="acgan", build_networks=_networks_from_config, build_game=_game_from_config,
-    generator_inputs=lambda config: gan_inputs(config, "acgan"), validate=require_classes,
-    reads=("game.class_loss_weight", "game.fake_class_loss", "game.r2_gamma")))
+    generator_inputs=lambda config: gan_inputs(config, "acgan"), section=config_section,
+    validate=require_classes, reads=("game.r2_gamma",)))

@@ -17,7 +17,8 @@ from jgan.core.game import Game, LossFn, Metrics, Networks, Team
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.networks_from_config import unconditional_networks
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.families.registry import Family, register
+from jgan.families.gan_config import gan_family
+from jgan.families.registry import register
 from jgan.families.sampling import GeneratorInputs
 from jgan.models.packing import PackedDiscriminator, pack_samples, unpack_samples
 from jgan.objectives import losses
@@ -187,7 +188,7 @@ def gan_inputs(config: ml_collections.ConfigDict, family: str) -> GeneratorInput
                            num_classes=config.model.num_classes)
 
 
-FAMILY = register(Family(
+FAMILY = register(gan_family(
     name="gan", build_networks=unconditional_networks, build_game=_game_from_config,
     generator_inputs=lambda config: gan_inputs(config, "gan"),
     reads=("game.r2_gamma", "game.gradient_penalty_one_sided"),

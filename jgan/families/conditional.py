@@ -22,7 +22,8 @@ from jgan.families.adversarial import (DISCRIMINATOR, GENERATOR, discriminator_m
                                        gan_inputs, sample_latent)
 from jgan.families.networks_from_config import unconditional_networks
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.families.registry import Family, register
+from jgan.families.gan_config import gan_family
+from jgan.families.registry import register
 from jgan.models import resnet
 from jgan.models.conditioning import LabelConditionedDiscriminator, LabelConditionedGenerator
 from jgan.objectives import losses
@@ -163,18 +164,32 @@ def require_classes(config: ml_collections.ConfigDict) -> None:
     require(config.model.num_classes >= 2, "model.num_classes", "must be >= 2.")
 
 
+def config_section() -> ml_collections.ConfigDict:
+    """The family's config section `config.conditional`, at its defaults."""
+    c = ml_collections.ConfigDict()
+    c.fake_labels = "uniform"  # the fakes' labels: uniform | real (the batch's labels)
+    return c
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
+    require_classes(config)
+    require(config.conditional.fake_labels in FAKE_LABELS, "conditional.fake_labels",
+            f"{config.conditional.fake_labels!r} is not one of {FAKE_LABELS}.")
+
+
 def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
     g = config.game
     return conditional_game(latent_dim=config.model.latent_dim,
-                            num_classes=config.model.num_classes, fake_labels=g.fake_labels,
+                            num_classes=config.model.num_classes,
+                            fake_labels=config.conditional.fake_labels,
                             r2_gamma=g.r2_gamma,
                             gradient_penalty_one_sided=g.gradient_penalty_one_sided, **common)
 
 
-FAMILY = register(Family(
+FAMILY = register(gan_family(
     name="conditional",
     build_networks=lambda config: labeled_networks(config, condition_discriminator=True),
     build_game=_game_from_config,
     generator_inputs=lambda config: gan_inputs(config, "conditional"),
-    validate=require_classes,
-    reads=("game.fake_labels", "game.r2_gamma", "game.gradient_penalty_one_sided")))
+    section=config_section, validate=_validate,
+    reads=("game.r2_gamma", "game.gradient_penalty_one_sided")))

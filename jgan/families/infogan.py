@@ -41,10 +41,10 @@ from jgan.families.adversarial import DISCRIMINATOR, GENERATOR, discriminator_me
 from jgan.families.network_names import Q_HEAD
 from jgan.families.networks_from_config import unconditional_networks
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
-from jgan.families.registry import Family, register
+from jgan.families.gan_config import gan_family
+from jgan.families.registry import register
 from jgan.families.sampling import GeneratorInputs
 from jgan.objectives import auxiliary_losses, losses
-from jgan.saved_configs import KEYS_ADDED_LATER
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
 Q_TEAMS = ("generator", "discriminator")
 
@@ -305,80 +305,95 @@ def infogan_game(*, generator: nn.Module, discriminator: nn.Module, codes: InfoG
                     example_inputs=example_inputs, ema_decay=ema_decay)
 
 
+def config_section() -> ml_collections.ConfigDict:
+    """The family's config section `config.infogan`, at its defaults (the paper's MNIST
+    codes and game)."""
+    c = ml_collections.ConfigDict()
+    c.categorical_codes = (10,)     # values of each categorical code
+    c.continuous_codes = 2          # Uniform(-1, 1) codes
+    c.q_batch_norm = False          # batch norm in Q's hidden layer
+    c.info_weight = 1.0             # lambda of the information loss
+    c.info_start_step = 0           # lambda is 0 before this step,
+    c.info_ramp_steps = 0           # then rises linearly over this many steps
+    c.continuous_weight = 1.0       # extra weight of the continuous codes
+    c.info_augmented_weight = 0.0   # weight of the categorical NLL on style-transformed
+    #   samples; 0 is the paper's game. The transformations' ranges
+    #   (jgan.augmentations.StyleAugmentation; read only when the weight is > 0):
+    c.info_augmentation = ml_collections.ConfigDict(StyleAugmentation().ranges())
+    c.info_in_discriminator = True  # lambda * L_info in D's loss too (its trunk)
+    c.q_team = "generator"          # team of Q's head; "discriminator" as the released code
+    return c
+
+
 def codes_from_config(config: ml_collections.ConfigDict) -> InfoGANCodes:
     """InfoGAN's code layout: `model.latent_dim` noise drawn from
-    `model.noise_distribution`, `model.categorical_codes`, `model.continuous_codes`."""
-    m = config.model
-    return InfoGANCodes(noise_dim=m.latent_dim, categorical=tuple(m.categorical_codes),
-                        continuous=m.continuous_codes, noise=m.noise_distribution)
+    `model.noise_distribution`, `infogan.categorical_codes`, `infogan.continuous_codes`."""
+    m, i = config.model, config.infogan
+    return InfoGANCodes(noise_dim=m.latent_dim, categorical=tuple(i.categorical_codes),
+                        continuous=i.continuous_codes, noise=m.noise_distribution)
 
 
 def info_augmentation_ranges(config: ml_collections.ConfigDict) -> dict:
-    """`game.info_augmentation` as a dict of floats."""
-    ranges = config.game.info_augmentation
+    """`infogan.info_augmentation` as a dict of floats."""
+    ranges = config.infogan.info_augmentation
     if isinstance(ranges, ml_collections.ConfigDict):
         ranges = ranges.to_dict()
     return {k: float(v) for k, v in ranges.items()}
 
 
 def _validate(config: ml_collections.ConfigDict) -> None:
-    g = config.game
-    require(config.model.continuous_codes >= 0, "model.continuous_codes", "must be >= 0.")
-    require(all(k >= 2 for k in config.model.categorical_codes), "model.categorical_codes",
+    i = config.infogan
+    require(i.continuous_codes >= 0, "infogan.continuous_codes", "must be >= 0.")
+    require(all(k >= 2 for k in i.categorical_codes), "infogan.categorical_codes",
             "every categorical code needs >= 2 values.")
-    require(g.q_team in Q_TEAMS, "game.q_team", f"{g.q_team!r} is not one of {Q_TEAMS}.")
-    require(g.q_team == "generator" or g.info_in_discriminator, "game.q_team",
-            "'discriminator' needs game.info_in_discriminator=True (D's loss is the only "
+    require(i.q_team in Q_TEAMS, "infogan.q_team", f"{i.q_team!r} is not one of {Q_TEAMS}.")
+    require(i.q_team == "generator" or i.info_in_discriminator, "infogan.q_team",
+            "'discriminator' needs infogan.info_in_discriminator=True (D's loss is the only "
             "one that would train Q's head).")
-    require(g.info_start_step >= 0, "game.info_start_step",
-            f"must be >= 0, got {g.info_start_step}.")
-    require(g.info_start_step < config.num_steps, "game.info_start_step",
-            f"{g.info_start_step} is not before num_steps={config.num_steps}: the codes "
+    require(i.info_start_step >= 0, "infogan.info_start_step",
+            f"must be >= 0, got {i.info_start_step}.")
+    require(i.info_start_step < config.num_steps, "infogan.info_start_step",
+            f"{i.info_start_step} is not before num_steps={config.num_steps}: the codes "
             "would never count.")
-    require(g.info_ramp_steps >= 0, "game.info_ramp_steps",
-            f"must be >= 0, got {g.info_ramp_steps}.")
+    require(i.info_ramp_steps >= 0, "infogan.info_ramp_steps",
+            f"must be >= 0, got {i.info_ramp_steps}.")
     _validate_augmentation(config)
 
 
 def _validate_augmentation(config: ml_collections.ConfigDict) -> None:
-    weight = config.game.info_augmented_weight
-    require(weight >= 0, "game.info_augmented_weight", f"must be >= 0, got {weight}.")
-    require(not weight or config.model.categorical_codes, "game.info_augmented_weight",
-            "needs a categorical code (model.categorical_codes is empty).")
+    weight = config.infogan.info_augmented_weight
+    require(weight >= 0, "infogan.info_augmented_weight", f"must be >= 0, got {weight}.")
+    require(not weight or config.infogan.categorical_codes, "infogan.info_augmented_weight",
+            "needs a categorical code (infogan.categorical_codes is empty).")
     ranges = info_augmentation_ranges(config)
-    default = KEYS_ADDED_LATER["game.info_augmentation"]
-    require(set(ranges) == set(default), "game.info_augmentation",
+    default = StyleAugmentation().ranges()
+    require(set(ranges) == set(default), "infogan.info_augmentation",
             f"takes the keys {sorted(default)}, got {sorted(ranges)}.")
-    require(weight > 0 or ranges == default, "game.info_augmentation",
-            f"is read only when game.info_augmented_weight > 0; it is 0, so {ranges} "
+    require(weight > 0 or ranges == default, "infogan.info_augmentation",
+            f"is read only when infogan.info_augmented_weight > 0; it is 0, so {ranges} "
             f"would be ignored (leave it at {default}).")
     try:
         StyleAugmentation(**ranges)
     except ValueError as e:
-        raise ConfigError(f"config.game.info_augmentation: {e}") from None
+        raise ConfigError(f"config.infogan.info_augmentation: {e}") from None
 
 
 def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
-    g = config.game
-    return infogan_game(codes=codes_from_config(config), info_weight=g.info_weight,
-                        info_start_step=g.info_start_step, info_ramp_steps=g.info_ramp_steps,
-                        continuous_weight=g.continuous_weight,
-                        info_in_discriminator=g.info_in_discriminator, q_team=g.q_team,
-                        q_batch_norm=config.model.q_batch_norm,
+    i = config.infogan
+    return infogan_game(codes=codes_from_config(config), info_weight=i.info_weight,
+                        info_start_step=i.info_start_step, info_ramp_steps=i.info_ramp_steps,
+                        continuous_weight=i.continuous_weight,
+                        info_in_discriminator=i.info_in_discriminator, q_team=i.q_team,
+                        q_batch_norm=i.q_batch_norm,
                         q_leaky_slope=config.model.leaky_slope,
-                        augmented_weight=g.info_augmented_weight,
+                        augmented_weight=i.info_augmented_weight,
                         augmentation=StyleAugmentation(**info_augmentation_ranges(config)),
                         **common)
 
 
-FAMILY = register(Family(
+FAMILY = register(gan_family(
     name="infogan", build_networks=unconditional_networks, build_game=_game_from_config,
     generator_inputs=lambda config: GeneratorInputs(
         family="infogan", latent_dim=config.model.latent_dim,
         num_classes=config.model.num_classes, codes=codes_from_config(config)),
-    validate=_validate,
-    reads=("game.info_weight", "game.info_start_step", "game.info_ramp_steps",
-           "game.info_augmented_weight", "game.info_augmentation", "game.continuous_weight",
-           "game.info_in_discriminator", "game.q_team", "model.q_batch_norm",
-           "model.categorical_codes", "model.continuous_codes"),
-    noise_distributions=NOISE_DISTRIBUTIONS))
+    section=config_section, validate=_validate, noise_distributions=NOISE_DISTRIBUTIONS))

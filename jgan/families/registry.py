@@ -8,7 +8,7 @@ none.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import ml_collections
 
@@ -22,25 +22,34 @@ class Family:
 
     Attributes:
       name: the value of `config.family` that selects it.
-      build_networks: `config -> (generator, discriminator)` modules.
-      build_game: `(config, *, generator, discriminator, loss_type,
-        gradient_penalty_weight, r1_gamma, ema_decay, generator_optimizer,
-        discriminator_optimizer) -> Game`: the keyword arguments are what every family
-        reads the same way; the family adds its own keys from `config`.
-      generator_inputs: `config -> jgan.families.sampling.GeneratorInputs`.
+      build_game: `config -> Game`, its teams' networks, losses and optimizers
+        (`optimizer.<team>`) from the config.
+      generator_inputs: `config -> jgan.families.sampling.GeneratorInputs`: what its
+        sampling network takes, and its sample grids.
+      section: `() -> ConfigDict`, the defaults of its own config section
+        `config.<name>` (None: it has none); a run's config holds the section of its
+        family and of no other.
       validate: `config -> None`, raising `ConfigError` naming a key of the family.
-      reads: the family-only config keys it reads (`jgan.train.builders` refuses them,
-        when set, in families that would ignore them).
+      step_repeats: `config -> {team: updates per step}` for alternating updates
+        (`jgan.core.steps.make_step`'s `repeats`).
+      build_networks: the GAN families' `config -> (generator, discriminator)`
+        modules (None for a family without that pair).
+      reads: the config keys outside its section that only some families read (a
+        `game.*` penalty, say); `jgan.train.builders` refuses them, when set, in
+        families that would ignore them.
       noise_distributions: the `model.noise_distribution` values its generator takes.
       takes_pack_and_unroll: whether it takes `game.pack` and `game.unroll_steps`.
       sets_discriminator_width: whether `model.discriminator_width` sets its
         discriminator's width.
     """
     name: str
-    build_networks: Callable[[ml_collections.ConfigDict], tuple]
-    build_game: Callable[..., Game]
+    build_game: Callable[[ml_collections.ConfigDict], Game]
     generator_inputs: Callable[[ml_collections.ConfigDict], object]
+    section: Callable[[], ml_collections.ConfigDict] | None = None
     validate: Callable[[ml_collections.ConfigDict], None] = lambda config: None
+    step_repeats: Callable[[ml_collections.ConfigDict], Mapping[str, int]] = (
+        lambda config: {})
+    build_networks: Callable[[ml_collections.ConfigDict], tuple] | None = None
     reads: tuple[str, ...] = ()
     noise_distributions: tuple[str, ...] = ("normal",)
     takes_pack_and_unroll: bool = False
@@ -79,3 +88,38 @@ def family_only_keys() -> dict[str, tuple[str, ...]]:
     keys = dict.fromkeys(key for family in _FAMILIES.values() for key in family.reads)
     return {key: tuple(name for name, family in _FAMILIES.items() if key in family.reads)
             for key in keys}
+
+
+def add_section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with its family's section `config.<family>` at its defaults, when the
+    family has one and the config does not hold it yet (for config files)."""
+    family = get_family(config.family)
+    if family.section is not None and family.name not in config:
+        config[family.name] = family.section()
+    return config
+
+
+def check_sections(config: ml_collections.ConfigDict) -> None:
+    """The config holds its family's section, with exactly its keys, and no other
+    family's section.
+
+    Raises:
+      ConfigError: names the section or key at fault.
+    """
+    family = get_family(config.family)
+    for name in family_names():
+        if name != family.name and name in config:
+            raise ConfigError(f"config.{name}: is the {name} family's section; family "
+                              f"{family.name!r} would ignore it (remove it).")
+    if family.section is None:
+        return
+    if family.name not in config:
+        raise ConfigError(f"config.{family.name}: missing; the {family.name} family reads "
+                          "its keys from this section (jgan.families.registry.add_section "
+                          "adds it with its defaults).")
+    expected, given = set(family.section().keys()), set(config[family.name].keys())
+    for key in sorted(given - expected):
+        raise ConfigError(f"config.{family.name}.{key}: not a key of the {family.name} "
+                          f"family (its keys: {sorted(expected)}).")
+    for key in sorted(expected - given):
+        raise ConfigError(f"config.{family.name}.{key}: missing from the section.")

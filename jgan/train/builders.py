@@ -15,11 +15,12 @@ from jgan.core.game import Game
 from jgan.core.steps import UPDATE_RULES, StepFn, make_step
 from jgan.errors import ConfigError, require
 from jgan.families import registry  # importing jgan.families registers every family
-from jgan.families.network_names import DISCRIMINATOR, GENERATOR
+from jgan.families.gan_config import optimizer_updates_per_step
 from jgan.families.sampling import GeneratorInputs
 from jgan.models import resnet
 from jgan.models.dcgan import SUPPORTED_RESOLUTIONS
-from jgan.objectives import constraints, losses
+from jgan.objectives import losses
+from jgan.optimizers import build_optimizer, validate_optimizer
 from jgan.saved_configs import KEYS_ADDED_LATER
 from jgan.standing_statistics import standing_statistics
 
@@ -29,23 +30,21 @@ __all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_game", "build_generator_inp
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
 DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
-SCHEDULES = ("constant", "linear_decay")
 
 
-# Keys that only some families read (`Family.reads`), with the families, as registered
-# on import: any other family would ignore them, so a value other than the neutral one
-# is an error there rather than a silent no-op (checked against the registry as it is
-# then). Neutral values are KEYS_ADDED_LATER's or, for the older keys, base.py's.
+# Keys outside the family sections that only some families read (`Family.reads`), with
+# the families, as registered on import: any other family would ignore them, so a value
+# other than the neutral one is an error there rather than a silent no-op (checked
+# against the registry as it is then). Neutral values are base.py's.
 FAMILY_ONLY_KEYS = registry.family_only_keys()
-_NEUTRAL = {**KEYS_ADDED_LATER, "game.r2_gamma": 0.0, "game.gradient_penalty_one_sided": False}
-
+_NEUTRAL = {"game.r2_gamma": 0.0, "game.gradient_penalty_one_sided": False}
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks the values of a run's config (its keys and types are checked by
     ml_collections when overrides are parsed). Raises ConfigError naming the key."""
     family = registry.get_family(config.family)
+    registry.check_sections(config)
     if not family.takes_pack_and_unroll:
         require(config.game.pack == 1 and config.game.unroll_steps == 0, "family",
                  f"the {family.name} family takes neither game.pack nor game.unroll_steps.")
@@ -110,14 +109,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(dense_hidden == 0 or config.model.kind == "dcgan", "model.dense_hidden",
              f"only the dcgan networks have a dense hidden layer; model.kind is "
              f"{config.model.kind!r}.")
-    for team in ("generator", "discriminator"):
-        opt = config.optimizer[team]
-        require(opt.name in OPTIMIZERS, f"optimizer.{team}.name",
-                 f"{opt.name!r} is not one of {OPTIMIZERS}.")
-        require(opt.learning_rate > 0, f"optimizer.{team}.learning_rate", "must be > 0.")
-        require(opt.schedule in SCHEDULES, f"optimizer.{team}.schedule",
-                 f"{opt.schedule!r} is not one of {SCHEDULES}.")
-        require(opt.clip_weights >= 0, f"optimizer.{team}.clip_weights", "must be >= 0.")
+    for team, opt in config.optimizer.items():
+        validate_optimizer(opt, team)
     if config.game.ema_decay is not None:
         require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
     require(not config.game.ema_warmup
@@ -165,56 +158,14 @@ def _join(names) -> str:
     return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def optimizer_updates_per_step(game: ml_collections.ConfigDict) -> tuple[int, int]:
-    """(generator, discriminator) optimizer updates per training step of `game.update_rule`:
-    extragradient counts its extrapolation, alternating its `d_steps`."""
-    if game.update_rule == "extragradient":
-        return 2, 2
-    return 1, game.d_steps if game.update_rule == "alternating" else 1
-
-
-def build_optimizer(opt: ml_collections.ConfigDict, num_steps: int, *,
-                    optimistic: bool = False) -> optax.GradientTransformation:
-    """optax optimizer from `{name, learning_rate, schedule, b1, b2, clip_weights}`.
-
-    `schedule`: "constant", or "linear_decay" from `learning_rate` to 0 over the last
-    half of `num_steps` (the number of updates this optimizer makes: a team's optimizer
-    counts its own updates).
-    `optimistic`: the optimistic variant for `update_rule="optimistic"` (Daskalakis et al.
-    2018), u_t -> 2 u_t - u_{t-1} on the optimizer's update u: `optax.
-    optimistic_gradient_descent` for sgd (OGD), `optax.optimistic_adam_v2` without
-    Nesterov for adam (the paper's Optimistic Adam), the same on RMSProp's scaling.
-    Each team has its own optimizer, so two learning rates (TTUR, Heusel et al. 2017)
-    are `optimizer.generator.learning_rate` and `optimizer.discriminator.learning_rate`.
-    """
-    lr = opt.learning_rate
-    if opt.schedule == "linear_decay":
-        half = max(num_steps // 2, 1)
-        lr = optax.join_schedules([optax.constant_schedule(opt.learning_rate),
-                                   optax.linear_schedule(opt.learning_rate, 0.0, half)], [half])
-    if optimistic:
-        if opt.name == "adam":
-            tx = optax.optimistic_adam_v2(lr, alpha=1.0, beta=1.0, b1=opt.b1, b2=opt.b2,
-                                          nesterov=False)
-        elif opt.name == "rmsprop":
-            tx = optax.chain(optax.scale_by_rms(), optax.scale_by_optimistic_gradient(),
-                             optax.scale_by_learning_rate(lr))
-        else:
-            tx = optax.optimistic_gradient_descent(lr)
-    elif opt.name == "adam":
-        tx = optax.adam(lr, b1=opt.b1, b2=opt.b2)
-    elif opt.name == "rmsprop":
-        tx = optax.rmsprop(lr)
-    else:
-        tx = optax.sgd(lr)
-    if opt.clip_weights:
-        tx = optax.chain(tx, constraints.clip_weights(opt.clip_weights))
-    return tx
-
-
 def build_networks(config: ml_collections.ConfigDict):
-    """(generator, discriminator) flax modules of the run's family (`Family.build_networks`)."""
-    return registry.get_family(config.family).build_networks(config)
+    """(generator, discriminator) flax modules of the run's GAN family
+    (`Family.build_networks`)."""
+    family = registry.get_family(config.family)
+    if family.build_networks is None:
+        raise ConfigError(f"config.family: the {family.name} family has no generator and "
+                          "discriminator pair.")
+    return family.build_networks(config)
 
 
 def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs:
@@ -245,35 +196,21 @@ def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
 
 
 def build_game(config: ml_collections.ConfigDict) -> Game:
-    """The `Game` of a run: `config.family` picks the family, the rest its settings."""
-    game = _family_game(config)
+    """The `Game` of a run: `config.family` picks the family, which builds it from the
+    config; `game.ema_warmup` warms up the EMA of every team that keeps one."""
+    game = registry.get_family(config.family).build_game(config)
     if config.game.ema_warmup:
-        generator = dataclasses.replace(game.teams[GENERATOR], ema_warmup=True)
-        game = dataclasses.replace(game, teams={**game.teams, GENERATOR: generator})
+        game = dataclasses.replace(game, teams={
+            name: dataclasses.replace(team, ema_warmup=True) if team.ema_decay is not None
+            else team for name, team in game.teams.items()})
     return game
 
 
 def build_step(config: ml_collections.ConfigDict, game: Game, *,
                axis_name: str | None = None) -> StepFn:
-    """The run's step function: `game.update_rule`, `game.d_steps` discriminator updates
-    per step (alternating), `game.unroll_steps`; not jitted."""
+    """The run's step function: `game.update_rule`, the family's updates per step for
+    each team (`Family.step_repeats`; a GAN's `game.d_steps`), `game.unroll_steps`;
+    not jitted."""
     return make_step(game, update_rule=config.game.update_rule,
-                     repeats={DISCRIMINATOR: config.game.d_steps},
+                     repeats=registry.get_family(config.family).step_repeats(config),
                      unroll_steps=config.game.unroll_steps, axis_name=axis_name)
-
-
-def _family_game(config: ml_collections.ConfigDict) -> Game:
-    generator, discriminator = build_networks(config)
-    g = config.game
-    g_updates, d_updates = optimizer_updates_per_step(g)
-    optimistic = g.update_rule == "optimistic"
-    optimizers = dict(
-        generator_optimizer=build_optimizer(config.optimizer.generator,
-                                            config.num_steps * g_updates, optimistic=optimistic),
-        discriminator_optimizer=build_optimizer(config.optimizer.discriminator,
-                                                config.num_steps * d_updates,
-                                                optimistic=optimistic))
-    common = dict(generator=generator, discriminator=discriminator, loss_type=g.loss_type,
-                  gradient_penalty_weight=g.gradient_penalty_weight, r1_gamma=g.r1_gamma,
-                  ema_decay=g.ema_decay, **optimizers)
-    return registry.get_family(config.family).build_game(config, **common)
