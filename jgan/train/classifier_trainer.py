@@ -12,36 +12,33 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jgan.data import images as image_data
 from jgan.data import in_memory
-from jgan.models.classifier import DigitClassifier
+from jgan.eval.classifier_state import (
+    SCHEDULES,
+    TASK,
+    ClassifierState,
+    create_state,
+    learning_rate_schedule,
+)
 from jgan.train import writers
 from jgan.errors import ConfigError
 from jgan.saved_configs import upgrade_config
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.checkpoints import RunCheckpoints
 from jgan.train.input import DeviceDataInput, PipelineInput
 from jgan.train.resume import check_resumable
 
-TASK = "classifier"
-SCHEDULES = ("cosine", "constant")
 # Config keys a resumed run may change: how often it reports, not what it trains.
 RESUMABLE_CHANGES = ("log_every", "eval_every", "checkpoint_every", "progress_bar")
-
-
-class ClassifierState(train_state.TrainState):
-    """Parameters, optimizer state and step, plus batch-norm statistics."""
-    batch_stats: Any = None
 
 
 def _require(cond: bool, key: str, message: str) -> None:
@@ -78,35 +75,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"must be in [0, num_steps={config.num_steps}), got {o.warmup_steps}.")
     _require(0 <= config.augment.max_shift < d.resolution, "augment.max_shift",
              f"must be in [0, data.resolution={d.resolution}), got {config.augment.max_shift}.")
-
-
-def build_model(config: ml_collections.ConfigDict) -> DigitClassifier:
-    """The network that `config.model` describes."""
-    m = config.model
-    return DigitClassifier(num_classes=m.num_classes, width=m.width, features=m.features,
-                           dropout_rate=m.dropout_rate, batch_norm=m.batch_norm)
-
-
-def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
-    """Linear warmup from 0 over `warmup_steps`, then constant or cosine decay to 0."""
-    o = config.optimizer
-    if o.schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, o.learning_rate, o.warmup_steps,
-                                                  config.num_steps)
-    return optax.join_schedules([optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps),
-                                 optax.constant_schedule(o.learning_rate)], [o.warmup_steps])
-
-
-def create_state(config: ml_collections.ConfigDict, rng: jax.Array) -> ClassifierState:
-    """The initial state of a run (jittable; `jax.eval_shape` of it gives the layout)."""
-    model = build_model(config)
-    d = config.data
-    variables = model.init({"params": rng}, jnp.zeros((1, d.resolution, d.resolution, d.channels)),
-                           train=False)
-    o = config.optimizer
-    tx = optax.adamw(learning_rate_schedule(config), b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
-    return ClassifierState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                                  batch_stats=variables.get("batch_stats", {}))
 
 
 def augment(key: jax.Array, images: jax.Array, *, max_shift: int,

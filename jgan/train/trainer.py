@@ -30,7 +30,7 @@ from jgan.core.step_parts import metrics_prefix
 from jgan.saved_configs import upgrade_config
 from jgan.families import evaluation as family_eval
 from jgan.train import builders, writers
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.checkpoints import RunCheckpoints
 from jgan.train.input import MixtureInput, build_input, is_on_device
 from jgan.train.resume import check_resumable
 
