@@ -9,3 +9,7 @@ def require(condition: bool, key: str, message: str) -> None:
     """Raises `ConfigError("config.KEY: MESSAGE")` unless `condition` holds."""
     if not condition:
         raise ConfigError(f"config.{key}: {message}")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; the message names the step and the loss."""

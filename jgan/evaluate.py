@@ -21,7 +21,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jgan.eval import suite
-from jgan.eval.runs import evaluate_run
+from jgan.runs import evaluate_run
 from jgan.families import evaluation as family_eval
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")

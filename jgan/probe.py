@@ -346,7 +346,7 @@ def probe_run(workdir: str | Path, network: str, *, dataset: str | None = None,
       FileNotFoundError: no run or no checkpoint in `workdir`.
     """
     from jgan.eval.probe import probe_encoder
-    from jgan.train.runs import initial_state, load_run
+    from jgan.runs import initial_state, load_run
     config, game, state = load_run(workdir)
     checkpoint_step = int(state.step)
     if random_init:

@@ -27,7 +27,7 @@ from absl import app, flags, logging
 
 from jgan.train import writers
 from jgan.train.builders import build_generator_inputs, build_sampling_state
-from jgan.train.runs import load_run
+from jgan.runs import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of samples (grid cells).")

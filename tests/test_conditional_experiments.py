@@ -10,7 +10,7 @@ from PIL import Image
 
 from experiments.configs import conditional
 from jgan.eval.classifier import load_classifier
-from jgan.eval.runs import evaluate_run
+from jgan.runs import evaluate_run
 from jgan.families.sampling import GeneratorInputs
 from jgan.sample import draw
 from jgan.train import classifier_trainer, trainer

@@ -19,7 +19,7 @@ from jgan.dynamics.mode_collapse import summarize_seeds, train_seeds
 from jgan.eval.modes import mode_statistics
 from jgan.families.adversarial import GENERATOR
 from jgan.train import builders, trainer
-from jgan.train.runs import load_run
+from jgan.runs import load_run
 from tests.helpers import load_config
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jgan.eval import suite
-from jgan.eval.runs import evaluate_run
+from jgan.runs import evaluate_run
 from jgan.train import builders, trainer
 from tests.helpers import REPO_ROOT, load_config, require_shared_fid_weights, require_shared_tfds
 from tests.test_experiments import read_metrics

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from experiments.configs import mixture as mixture_configs
+from jgan.errors import NonFiniteLossError
 from jgan.sample import draw, load_run
 from jgan.train import builders, trainer
 from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
@@ -166,7 +167,7 @@ def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path, mi
     limited = tmp_path / "limited"
     config.max_train_seconds = 1e-9  # over after the first jitted call
     result = trainer.train_and_evaluate(config, limited)
-    first_call = trainer._chunk_length(0, config, config.steps_per_call)
+    first_call = trainer.event_schedule(config).chunk_length(0, config.steps_per_call)
     assert 0 < first_call < config.num_steps
     assert result["step"] == first_call
     assert result["stopped_by_max_train_seconds"] == config.max_train_seconds
@@ -221,7 +222,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config.checkpoint_every = 10
     config.optimizer.discriminator.name = "sgd"
     config.optimizer.discriminator.learning_rate = 1e30
-    with pytest.raises(trainer.NonFiniteLossError, match=r"Step \d+: [dg]_loss is (nan|inf|-inf)") as err:
+    with pytest.raises(NonFiniteLossError, match=r"Step \d+: [dg]_loss is (nan|inf|-inf)") as err:
         trainer.train_and_evaluate(config, tmp_path)
     bad_step = int(str(err.value).split(":")[0].split()[-1])
     saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())

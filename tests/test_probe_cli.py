@@ -22,7 +22,7 @@ from jgan.core.game import Game, Team
 from jgan.probe import (ProbeError, RunImages, default_out, make_encode_fn, parse_kwargs,
                         probe_run)
 from jgan.train import builders
-from jgan.train.runs import example_batch, initial_state, load_run
+from jgan.runs import example_batch, initial_state, load_run
 from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
 
 NUM_TRAIN, NUM_TEST = 512, 256

@@ -12,7 +12,7 @@ import pytest
 from jgan.core.game import Game, Team
 from jgan.core.stages import Stage, carry_state, stage_at
 from jgan.core.steps import make_step
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.checkpoints import RunCheckpoints
 
 
 class Layers(nn.Module):

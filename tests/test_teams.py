@@ -17,7 +17,7 @@ import pytest
 from jgan.core.game import Game, Team
 from jgan.core.steps import make_step
 from jgan.dynamics.bilinear import Scalar
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.checkpoints import RunCheckpoints
 
 LR = 0.1
 

@@ -435,7 +435,7 @@ def test_config_builds_a_game_for_every_rule(rule):
 
 def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
     """A run's config.json written before the keys of KEYS_ADDED_LATER existed (game.pack,
-    family, data.on_device, ...) rebuilds the same game (jgan.train.runs.load_run) and
+    family, data.on_device, ...) rebuilds the same game (jgan.runs.load_run) and
     resumes under today's config."""
     import json
 

@@ -4,7 +4,8 @@
   inception      the FID Inception-v3 (Flax), its weights and preprocessing, features
   fid, kid, inception_score, precision_recall
                  sample metrics on feature arrays; reference_stats caches the real side
-  classifier     jgan's MNIST / Fashion-MNIST classifiers and their sample metrics
+  classifier     jgan's MNIST / Fashion-MNIST classifiers and their sample metrics;
+                 classifier_state the network and state a classifier run trains
   conditional    conditional samples (accuracy, per-class FD) and InfoGAN's codes
   stacked_mnist  PacGAN's Stacked MNIST mode count and KL
   modes          mode coverage on 2-D mixtures

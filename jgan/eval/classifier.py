@@ -26,11 +26,11 @@ import jax
 import ml_collections
 import numpy as np
 
+from jgan.checkpoints import RunCheckpoints
+from jgan.eval import classifier_state
 from jgan.eval.fid import GaussianStats, fid
 from jgan.models.classifier import DigitClassifier
 from jgan.saved_configs import upgrade_config
-from jgan.train import classifier_trainer
-from jgan.train.checkpoint import RunCheckpoints
 
 # Float images may overshoot [-1, 1] by this much (rounding); more means another range.
 _RANGE_TOLERANCE = 1e-3
@@ -130,7 +130,7 @@ def load_classifier(workdir: str | Path) -> TrainedClassifier:
         raise FileNotFoundError(f"{config_path} not found: is {workdir} the workdir of a "
                                 "classifier run (experiments/configs/classifier_*.py)?")
     config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-    if config.get("task") != classifier_trainer.TASK:
+    if config.get("task") != classifier_state.TASK:
         raise ValueError(f"{workdir} holds a run of task {config.get('task')!r}, not a classifier.")
     config = upgrade_config(config)
     ckpts = RunCheckpoints(workdir / "checkpoints")
@@ -139,12 +139,12 @@ def load_classifier(workdir: str | Path) -> TrainedClassifier:
         if step is None:
             raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}: has the "
                                     "classifier run saved one?")
-        abstract = jax.eval_shape(lambda rng: classifier_trainer.create_state(config, rng),
+        abstract = jax.eval_shape(lambda rng: classifier_state.create_state(config, rng),
                                   jax.random.PRNGKey(0))
         state = ckpts.restore_state(step, abstract)
     finally:
         ckpts.close()
-    return TrainedClassifier(config=config, model=classifier_trainer.build_model(config),
+    return TrainedClassifier(config=config, model=classifier_state.build_model(config),
                              variables={"params": state.params, "batch_stats": state.batch_stats},
                              step=int(step), workdir=workdir)
 

@@ -23,7 +23,6 @@ import scipy.optimize
 from jgan.eval.classifier import classifier_frechet_distance, conditional_accuracy
 from jgan.eval.fid import GaussianStats, fid
 from jgan.eval.protocol import protocol_record
-from jgan.families.infogan import InfoGANCodes
 
 __all__ = ["categorical_code_accuracy", "class_conditional_latents", "continuous_code_recovery",
            "evaluate_conditional_samples", "infogan_code_samples"]
@@ -245,16 +244,16 @@ def class_conditional_latents(*, num_classes: int, per_class: int, latent_dim: i
 
 
 def infogan_code_samples(*, noise_dim: int, categorical: tuple[int, ...], continuous: int,
-                         per_value: int, seed: int, noise: str = "normal") -> dict:
+                         per_value: int, seed: int, sample_noise) -> dict:
     """InfoGAN inputs that sweep the first categorical code, the rest random.
 
     N = categorical[0] * per_value; code 0 is repeat(arange(categorical[0]), per_value),
     codes j > 0 are uniform on [0, categorical[j]), the continuous codes U(-1, 1) and
-    the noise from the run's prior (`noise`: "normal", N(0, I), or "uniform",
-    U(-1, 1)^noise_dim as InfoGAN's released code draws it), all from `PRNGKey(seed)`.
-    The prior must be the one the generator was trained with: z from another one (for
-    instance N(0, I), variance 1, into a generator trained on U(-1, 1), variance 1/3)
-    is out of its training distribution.
+    the noise from the run's prior, all from `PRNGKey(seed)`. `sample_noise(key, n)`
+    draws the `[n, noise_dim]` noise: the run's own `InfoGANCodes.sample_noise`, so
+    that the prior is the one the generator was trained with (z from another one, for
+    instance N(0, I), variance 1, into a generator trained on U(-1, 1), variance 1/3,
+    is out of its training distribution).
 
     Returns:
       `{"noise": [N, noise_dim] float32, "categorical": [N, len(categorical)] int32,
@@ -266,14 +265,11 @@ def infogan_code_samples(*, noise_dim: int, categorical: tuple[int, ...], contin
     if per_value < 1 or noise_dim < 0 or continuous < 0:
         raise ValueError(f"need per_value >= 1 and noise_dim, continuous >= 0, got "
                          f"{per_value}, {noise_dim}, {continuous}.")
-    # The run's own prior draw (validates `noise`), so evaluation and training agree.
-    layout = InfoGANCodes(noise_dim=noise_dim, categorical=categorical, continuous=continuous,
-                          noise=noise)
     n = categorical[0] * per_value
     k_noise, k_cat, k_cont = jax.random.split(jax.random.PRNGKey(seed), 3)
     others = [np.asarray(jax.random.randint(k, (n,), 0, c, jnp.int32))
               for k, c in zip(jax.random.split(k_cat, max(len(categorical) - 1, 1)), categorical[1:])]
     codes = np.stack([np.repeat(np.arange(categorical[0], dtype=np.int32), per_value), *others], 1)
     cont = jax.random.uniform(k_cont, (n, continuous), jnp.float32, -1.0, 1.0)
-    return {"noise": np.asarray(layout.sample_noise(k_noise, n)), "categorical": codes,
+    return {"noise": np.asarray(sample_noise(k_noise, n)), "categorical": codes,
             "continuous": np.asarray(cont)}

@@ -137,7 +137,7 @@ class FamilyEvaluator:
             noise_dim=codes.noise_dim, categorical=codes.categorical,
             continuous=codes.continuous,
             per_value=max(2, settings.num_samples // max(codes.categorical or (1,))),
-            seed=self.seed, noise=codes.noise)
+            seed=self.seed, sample_noise=codes.sample_noise)
         inputs = {k: jnp.asarray(v) for k, v in inputs.items()}
         images = _batched(generate, inputs, settings.batch_size)
         result = {}

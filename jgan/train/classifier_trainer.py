@@ -3,45 +3,46 @@
 A `DigitClassifier` learns a TFDS image dataset's labels with cross entropy, AdamW and
 a warmup + cosine learning-rate schedule, on random shifts (and optionally flips) of
 the training images made on device. One jitted step over a data-parallel device mesh
-(batch sharded along "data", state replicated), like the GAN trainer; the same
-`RunCheckpoints` keep the state and the input position, so rerunning the command
-resumes the run exactly. The test split is evaluated whole, no example dropped.
+(batch sharded along "data", state replicated), run by the GAN trainer's loop
+(`jgan.train.loop`): the same checkpoints of the state and the input position, so
+rerunning the command resumes the run exactly, and the same SIGTERM handling. The test
+split is evaluated whole, no example dropped.
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jgan.data import images as image_data
 from jgan.data import in_memory
-from jgan.models.classifier import DigitClassifier
-from jgan.train import writers
+from jgan.eval.classifier_state import (
+    SCHEDULES,
+    TASK,
+    ClassifierState,
+    create_state,
+    learning_rate_schedule,
+)
+from jgan.checkpoints import RunCheckpoints
 from jgan.errors import ConfigError
 from jgan.saved_configs import upgrade_config
-from jgan.train.checkpoint import RunCheckpoints
-from jgan.train.input import DeviceDataInput, PipelineInput
+from jgan.train import writers
+from jgan.train.chunks import one_step_per_call, pipeline_batch
+from jgan.train.input import DeviceDataInput, PipelineInput, is_on_device
+from jgan.train.loop import Progress, TrainingLoop
 from jgan.train.resume import check_resumable
+from jgan.train.schedule import EventSchedule
+from jgan.train.setup import DataParallel, open_workdir, restore_or_init, save_config
 
-TASK = "classifier"
-SCHEDULES = ("cosine", "constant")
 # Config keys a resumed run may change: how often it reports, not what it trains.
 RESUMABLE_CHANGES = ("log_every", "eval_every", "checkpoint_every", "progress_bar")
-
-
-class ClassifierState(train_state.TrainState):
-    """Parameters, optimizer state and step, plus batch-norm statistics."""
-    batch_stats: Any = None
 
 
 def _require(cond: bool, key: str, message: str) -> None:
@@ -78,35 +79,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"must be in [0, num_steps={config.num_steps}), got {o.warmup_steps}.")
     _require(0 <= config.augment.max_shift < d.resolution, "augment.max_shift",
              f"must be in [0, data.resolution={d.resolution}), got {config.augment.max_shift}.")
-
-
-def build_model(config: ml_collections.ConfigDict) -> DigitClassifier:
-    """The network that `config.model` describes."""
-    m = config.model
-    return DigitClassifier(num_classes=m.num_classes, width=m.width, features=m.features,
-                           dropout_rate=m.dropout_rate, batch_norm=m.batch_norm)
-
-
-def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
-    """Linear warmup from 0 over `warmup_steps`, then constant or cosine decay to 0."""
-    o = config.optimizer
-    if o.schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, o.learning_rate, o.warmup_steps,
-                                                  config.num_steps)
-    return optax.join_schedules([optax.linear_schedule(0.0, o.learning_rate, o.warmup_steps),
-                                 optax.constant_schedule(o.learning_rate)], [o.warmup_steps])
-
-
-def create_state(config: ml_collections.ConfigDict, rng: jax.Array) -> ClassifierState:
-    """The initial state of a run (jittable; `jax.eval_shape` of it gives the layout)."""
-    model = build_model(config)
-    d = config.data
-    variables = model.init({"params": rng}, jnp.zeros((1, d.resolution, d.resolution, d.channels)),
-                           train=False)
-    o = config.optimizer
-    tx = optax.adamw(learning_rate_schedule(config), b1=o.b1, b2=o.b2, weight_decay=o.weight_decay)
-    return ClassifierState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
-                                  batch_stats=variables.get("batch_stats", {}))
 
 
 def augment(key: jax.Array, images: jax.Array, *, max_shift: int,
@@ -217,8 +189,29 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
                     upgrade=upgrade_config)
 
 
-def _every(step: int, every: int, num_steps: int) -> bool:
-    return step >= num_steps or bool(every and step % every == 0)
+def event_schedule(config: ml_collections.ConfigDict) -> EventSchedule:
+    """When a classifier run logs, evaluates the test split and checkpoints: every
+    `log_every`, `eval_every` and `checkpoint_every` steps, and all three at the end."""
+    return EventSchedule(every={"log": config.log_every, "eval": config.eval_every,
+                                "checkpoint": config.checkpoint_every},
+                         at_end=("log", "eval", "checkpoint"), num_steps=config.num_steps)
+
+
+def _train_chunk(config: ml_collections.ConfigDict, inp, data_sharding):
+    """One step per call on the next batch: drawn on device at the state's step
+    (`data.on_device`), else the pipeline's."""
+    train_step = jax.jit(make_train_step(config), donate_argnums=0)
+    if is_on_device(inp):
+        draw_batch = jax.jit(lambda step: jax.lax.with_sharding_constraint(
+            inp.batch_at(step), data_sharding))
+        return one_step_per_call(train_step, lambda state: draw_batch(state.step))
+    return one_step_per_call(train_step, lambda _: pipeline_batch(inp, data_sharding))
+
+
+def _progress(config: ml_collections.ConfigDict, start: int) -> Progress:
+    return Progress(config.progress_bar and jax.process_index() == 0, config.num_steps, start,
+                    lambda logged: {k: f"{v:.4f}" for k, v in logged.items()
+                                    if k != "learning_rate"})
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -227,107 +220,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     workdir gets `config.json`, `metrics.jsonl` (train_loss, train_accuracy and
     learning_rate every `log_every` steps; test_loss and test_accuracy every
     `eval_every` steps), `tensorboard/`, `checkpoints/` and, at the end, `eval.json`.
+    The loop is the GAN trainer's (`jgan.train.loop`).
 
     Returns:
       The final evaluation (the contents of eval.json): test_accuracy, test_loss,
       num_test (the whole `data.eval_split`), step, and the last training metrics.
     Raises:
       ConfigError: a config value that cannot work, before compiling.
-      FloatingPointError: the training loss became NaN/inf (names the step).
+      jgan.errors.NonFiniteLossError: the training loss became NaN/inf (names the step).
+      SystemExit(143): SIGTERM, after saving a checkpoint to resume from.
     """
     validate(config)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    is_main = jax.process_index() == 0
-    _check_resumable(config, workdir)
-
-    devices = np.array(jax.devices())
-    mesh = Mesh(devices, ("data",))
-    data_sharding = NamedSharding(mesh, P("data"))
-    replicated = NamedSharding(mesh, P())
-    for key in ("batch_size", "eval_batch_size"):
-        _require(config[key] % len(devices) == 0, key,
-                 f"{config[key]} does not split over {len(devices)} devices.")
-
+    workdir = open_workdir(config, workdir, _check_resumable)
+    devices = DataParallel.over_all_devices(config, ("batch_size", "eval_batch_size"))
     # data.on_device: the whole split in device memory and each step's batch drawn there
     # (its position is the step); the grain pipeline is the bottleneck on a GPU host.
-    on_device = config.data.get("on_device", False)
-    inp = (DeviceDataInput(config, config.batch_size, replicated) if on_device
-           else PipelineInput(config, config.batch_size))
+    inp = (DeviceDataInput(config, config.batch_size, devices.replicated)
+           if config.data.get("on_device", False) else PipelineInput(config, config.batch_size))
     eval_split = EvalSplit(config)
-    init_fn = jax.jit(lambda rng: create_state(config, rng), out_shardings=replicated)
-    rng = jax.random.PRNGKey(config.seed)
+    init_fn = jax.jit(lambda rng: create_state(config, rng), out_shardings=devices.replicated)
     ckpts = RunCheckpoints(workdir / "checkpoints")
-    start = ckpts.latest_step()
-    if start is None:
-        state, start = init_fn(rng), 0
-    else:
-        abstract = jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-            jax.eval_shape(init_fn, rng))
-        state, input_state = ckpts.restore(start, abstract)
-        if not on_device:
-            inp.set_state(input_state["iterator"])
-        print(f"Resumed from {ckpts.directory}/{start}.")
-    if is_main:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    state, start = restore_or_init(ckpts, init_fn, (jax.random.PRNGKey(config.seed),), inp,
+                                   devices.replicated)
+    save_config(config, workdir)
 
-    train_step = jax.jit(make_train_step(config), donate_argnums=0)
-    draw_batch = jax.jit(lambda step: jax.lax.with_sharding_constraint(
-        inp.batch_at(step), data_sharding)) if on_device else None
-    evaluate = make_evaluate(mesh, config.eval_batch_size)
-    writer = writers.RunWriter(workdir, resume_step=start, enabled=is_main)
-    progress = None
-    if config.progress_bar and is_main:
-        from tqdm import tqdm
-        progress = tqdm(total=config.num_steps, initial=start, unit="step", dynamic_ncols=True,
-                        mininterval=1.0, file=sys.stderr)
+    evaluate = make_evaluate(devices.mesh, config.eval_batch_size)
+    writer = writers.RunWriter(workdir, resume_step=start, enabled=jax.process_index() == 0)
+    tested = {}  # the latest evaluation of the test split
 
-    pending, last_logged, step, result = [], {}, start, None
-    try:
-        while step < config.num_steps:
-            if on_device:
-                batch = draw_batch(state.step)
-            else:
-                batch = {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
-                         for k, v in inp.next().items()}
-            state, metrics = train_step(state, batch)
-            pending.append(metrics)
-            step += 1
-            if progress is not None:
-                progress.update(1)
-            if _every(step, config.log_every, config.num_steps):
-                history = jax.device_get(pending)
-                pending = []
-                losses = np.array([m["train_loss"] for m in history])
-                if not np.all(np.isfinite(losses)):
-                    bad = int(np.flatnonzero(~np.isfinite(losses))[0])
-                    raise FloatingPointError(
-                        f"Step {step - len(history) + bad + 1}: train_loss is {losses[bad]}. "
-                        f"Training stopped; the last checkpoint is in {ckpts.directory}.")
-                last_logged = {k: float(np.mean([m[k] for m in history])) for k in history[0]}
-                writer.write_scalars(step, last_logged)
-                if progress is not None:
-                    progress.set_postfix({k: f"{v:.4f}" for k, v in last_logged.items()
-                                          if k != "learning_rate"}, refresh=False)
-            if _every(step, config.eval_every, config.num_steps):
-                result = evaluate(state, eval_split)
-                writer.write_scalars(step, {k: result[k] for k in ("test_loss", "test_accuracy")})
-            if _every(step, config.checkpoint_every, config.num_steps):
-                ckpts.save(step, state, {"kind": "on_device"} if on_device
-                           else {"iterator": inp.get_state()})
-    finally:
-        if progress is not None:
-            progress.close()
-        ckpts.close()
-        writer.flush()
+    def evaluate_event(state, step):
+        tested.update(evaluate(state, eval_split))
+        writer.write_scalars(step, {k: tested[k] for k in ("test_loss", "test_accuracy")})
 
-    if result is None:  # a finished run, rerun
-        result = evaluate(state, eval_split)
-    result = {**result, "step": int(jax.device_get(state.step)), "num_steps": config.num_steps,
+    loop = TrainingLoop(
+        schedule=event_schedule(config), train_chunk=_train_chunk(config, inp, devices.data),
+        steps_per_call=1, checked=("train_loss",), ckpts=ckpts, writer=writer, inp=inp,
+        progress=_progress(config, start), handlers={"eval": evaluate_event},
+        # Means in float32, as this trainer always logged them.
+        mean_dtype=np.float32)
+    end = loop.run(state, start)
+    result = tested or evaluate(end.state, eval_split)  # the latter: a finished run, rerun
+    result = {**result, "step": int(jax.device_get(end.state.step)), "num_steps": config.num_steps,
               "dataset": config.data.name, "eval_split": config.data.eval_split,
-              "final_train_metrics": last_logged}
-    if is_main:
+              "final_train_metrics": end.last_logged}
+    if jax.process_index() == 0:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
     return result

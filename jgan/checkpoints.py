@@ -1,4 +1,6 @@
-"""Checkpoints of a run with orbax: the whole `GameState` and the input position.
+"""Checkpoints of a run with orbax: its whole state (a `GameState`, a classifier's
+state) and the input position. A leaf below `jgan.train`, which writes them, and
+`jgan.eval`, which reads a trained classifier back.
 
 States saved before games had named teams (fields `generator`, `discriminator`,
 `ema_params`) are read into today's `GameState` (`teams`, `ema`, `extras`) by
@@ -60,9 +62,11 @@ class RunCheckpoints:
                            "input": ocp.JsonCheckpointHandler()})
 
     def latest_step(self) -> int | None:
+        """The step of the newest checkpoint, or None where there is none."""
         return self._manager.latest_step()
 
     def save(self, step: int, state, input_state: dict) -> None:
+        """Starts saving `state` and the input position at `step` (once per step)."""
         if step in self._manager.all_steps():
             return
         self._manager.save(step, args=ocp.args.Composite(
@@ -95,8 +99,10 @@ class RunCheckpoints:
         return frozenset(tree) if isinstance(tree, dict) else frozenset()
 
     def wait(self) -> None:
+        """Blocks until the last save is on disk."""
         self._manager.wait_until_finished()
 
     def close(self) -> None:
+        """Waits for the last save, then releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()

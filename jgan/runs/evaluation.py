@@ -10,7 +10,7 @@ import numpy as np
 from jgan.eval import suite
 from jgan.families import evaluation as family_eval
 from jgan.train import builders
-from jgan.train.runs import load_run
+from jgan.runs.load import load_run
 
 
 def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool,

@@ -1,4 +1,4 @@
-"""Reopening a finished or running GAN run from its workdir."""
+"""Reopening a finished or running GAN run from its workdir: its config, game and state."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from jgan.saved_configs import load_saved_config
 from jgan.train import builders
-from jgan.train.checkpoint import RunCheckpoints
+from jgan.checkpoints import RunCheckpoints
 
 
 def example_batch(config) -> dict:

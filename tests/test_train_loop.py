@@ -1,0 +1,115 @@
+"""The training loop's parts on a toy run: a counter for a state, a chosen loss per step.
+
+The trainers' own tests (test_experiments, test_classifier) run them end to end; these
+pin down the loop's rules where they are cheap to reach: when events happen, what is
+logged, and what SIGTERM and a non-finite loss leave behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgan.checkpoints import RunCheckpoints
+from jgan.errors import NonFiniteLossError
+from jgan.train import writers
+from jgan.train.loop import Progress, TrainingLoop
+from jgan.train.metrics import MetricsAccumulator
+from jgan.train.schedule import EventSchedule
+
+
+def test_events_fall_on_their_periods_and_all_at_the_end():
+    schedule = EventSchedule(every={"log": 4, "checkpoint": 6, "eval": 0}, at_end=("log", "checkpoint"),
+                             num_steps=10)
+    assert [sorted(schedule.events(s)) for s in (3, 4, 6, 12)] == [
+        [], ["log"], ["checkpoint"], ["checkpoint", "log"]]
+    assert schedule.events(10) == {"log", "checkpoint"}
+    # A call ends at the next event or at the end, and runs at least one step.
+    assert [schedule.chunk_length(s, 100) for s in (0, 4, 6, 8, 9)] == [4, 2, 2, 2, 1]
+    assert schedule.chunk_length(0, 3) == 3
+
+
+def test_metrics_are_averaged_between_logs_and_read_one_call_late():
+    acc = MetricsAccumulator(("loss",), lambda: "step 0 in DIR")
+    acc.add(1, {"loss": jnp.array([1.0, 2.0])})
+    assert acc.means() == {}  # the call's metrics are still on the device
+    acc.add(3, {"loss": jnp.array([3.0, 6.0])})
+    acc.flush()
+    assert acc.means() == {"loss": 3.0}
+    assert acc.means() == {}
+
+
+def test_a_non_finite_loss_names_its_step_and_the_last_good_checkpoint():
+    acc = MetricsAccumulator(("loss",), lambda: "step 8 in DIR")
+    acc.add(11, {"loss": jnp.array([0.5, jnp.nan, 1.0]), "other": jnp.array([np.inf] * 3)})
+    with pytest.raises(NonFiniteLossError, match=r"^Step 12: loss is nan\. .* step 8 in DIR\.$"):
+        acc.flush()
+
+
+class _Input:
+    """A pipeline's stand-in: its position is the number of batches taken."""
+    position = 0
+
+    def get_state(self):
+        return {"position": self.position}
+
+
+def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0):
+    """A loop over 10 steps, 3 per call at most, logging every 4 and checkpointing
+    every 6; step s (from 1) reports loss `losses[s - 1]`."""
+    def train_chunk(state, n):
+        steps = state["step"] + 1 + jnp.arange(n)
+        if on_step is not None:
+            on_step(int(state["step"]) + n)
+        return {"step": state["step"] + n}, {"loss": jnp.asarray(losses)[steps - 1]}
+
+    writer = writers.RunWriter(tmp_path)
+    return TrainingLoop(
+        schedule=EventSchedule(every={"log": 4, "checkpoint": 6, "sample": sample_every},
+                               at_end=("log", "checkpoint"), num_steps=10),
+        train_chunk=train_chunk, steps_per_call=3, checked=("loss",),
+        ckpts=RunCheckpoints(tmp_path / "checkpoints"), writer=writer, inp=_Input(),
+        progress=Progress(False, 10, 0, dict), handlers=handlers or {})
+
+
+def _logged(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_the_loop_logs_means_runs_handlers_and_checkpoints_on_schedule(tmp_path):
+    seen = []
+    loop = _loop(tmp_path, np.arange(1.0, 11.0),
+                 handlers={"sample": lambda state, step: seen.append((step, int(state["step"])))},
+                 sample_every=5)
+    end = loop.run({"step": jnp.array(0)}, 0)
+    assert end.step == 10 and not end.out_of_time and end.last_logged == {"loss": 9.5}
+    assert _logged(tmp_path) == [{"step": 4, "loss": 2.5}, {"step": 8, "loss": 6.5},
+                                 {"step": 10, "loss": 9.5}]
+    assert seen == [(5, 5), (10, 10)]  # a call ends where an event falls
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [6, 10]
+
+
+def test_sigterm_checkpoints_where_it_arrives_and_exits_143(tmp_path):
+    def terminate_after(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    loop = _loop(tmp_path, np.ones(10), on_step=terminate_after)
+    with pytest.raises(SystemExit) as exit_:
+        loop.run({"step": jnp.array(0)}, 0)
+    assert exit_.value.code == 128 + signal.SIGTERM
+    ckpts = RunCheckpoints(tmp_path / "checkpoints")
+    assert ckpts.latest_step() == 3
+    ckpts.close()
+
+
+def test_a_non_finite_loss_stops_before_the_next_checkpoint(tmp_path):
+    losses = np.ones(10)
+    losses[4] = np.inf  # step 5; the next checkpoint would be step 6
+    with pytest.raises(NonFiniteLossError, match="Step 5: loss is inf.*last good checkpoint is step 0"):
+        _loop(tmp_path, losses).run({"step": jnp.array(0)}, 0)
+    assert not any(p.name.isdigit() for p in (tmp_path / "checkpoints").iterdir())
