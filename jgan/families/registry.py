@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import ml_collections
 
 from jgan.core.game import Game
+from jgan.core.stages import Stage
 from jgan.errors import ConfigError
 
 
@@ -32,6 +33,9 @@ class Family:
       validate: `config -> None`, raising `ConfigError` naming a key of the family.
       step_repeats: `config -> {team: updates per step}` for alternating updates
         (`jgan.core.steps.make_step`'s `repeats`).
+      build_stages: `config -> (Stage, ...)` for a family that trains in stages (pretrain,
+        then adapt; grow 4 px, 8 px, ...), whose steps sum to `num_steps`; None: one
+        stage of `build_game`'s game with `game.update_rule` and `step_repeats`.
       build_networks: the GAN families' `config -> (generator, discriminator)`
         modules (None for a family without that pair).
       reads: the config keys outside its section that only some families read (a
@@ -49,6 +53,7 @@ class Family:
     validate: Callable[[ml_collections.ConfigDict], None] = lambda config: None
     step_repeats: Callable[[ml_collections.ConfigDict], Mapping[str, int]] = (
         lambda config: {})
+    build_stages: Callable[[ml_collections.ConfigDict], tuple[Stage, ...]] | None = None
     build_networks: Callable[[ml_collections.ConfigDict], tuple] | None = None
     reads: tuple[str, ...] = ()
     noise_distributions: tuple[str, ...] = ("normal",)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jgan.saved_configs import load_saved_config
 from jgan.train import builders
 from jgan.checkpoints import RunCheckpoints
+from jgan.core.stages import stage_at
 
 
 def example_batch(config) -> dict:
@@ -26,15 +27,22 @@ def initial_state(config, game):
     return jax.jit(game.init)(jax.random.PRNGKey(config.seed), example_batch(config))
 
 
-def load_run(workdir: str | Path):
-    """(config, game, state) of the latest checkpoint in `workdir`."""
+def load_run(workdir: str | Path, *, step: int | None = None):
+    """(config, game, state) of the checkpoint at `step` in `workdir` (None: the
+    latest); the game is that of the stage the step belongs to (`jgan.core.stages`).
+
+    Raises:
+      FileNotFoundError: no checkpoint (at `step`) in the workdir (names the path).
+    """
     workdir = Path(workdir)
     config = load_saved_config(workdir)
     ckpts = RunCheckpoints(workdir / "checkpoints")
-    step = ckpts.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}.")
-    game = builders.build_game(config)
+    step = ckpts.latest_step() if step is None else step
+    if step is None or not (ckpts.directory / str(step)).is_dir():
+        raise FileNotFoundError(f"No checkpoint{'' if step is None else f' {step}'} in "
+                                f"{workdir / 'checkpoints'}.")
+    stages = builders.build_stages(config)
+    game = stages[stage_at(stages, step)[0]].game
     abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example_batch(config))
     state = ckpts.restore_state(step, abstract)
     ckpts.close()

@@ -12,6 +12,7 @@ import ml_collections
 import optax
 
 from jgan.core.game import Game
+from jgan.core.stages import Stage
 from jgan.core.steps import UPDATE_RULES, StepFn, make_step
 from jgan.errors import ConfigError, require
 from jgan.families import registry  # importing jgan.families registers every family
@@ -25,7 +26,8 @@ from jgan.saved_configs import KEYS_ADDED_LATER
 from jgan.standing_statistics import standing_statistics
 
 __all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_game", "build_generator_inputs",
-           "build_networks", "build_optimizer", "build_sampling_state", "build_step",
+           "build_networks", "build_optimizer", "build_sampling_state", "build_stage_step",
+           "build_stages", "build_step",
            "optimizer_updates_per_step", "validate"]
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
@@ -204,6 +206,33 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
             name: dataclasses.replace(team, ema_warmup=True) if team.ema_decay is not None
             else team for name, team in game.teams.items()})
     return game
+
+
+def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
+    """The stages of a run: the family's (`Family.build_stages`), or one stage named
+    "train" of `build_game`'s game for `num_steps` steps with the run's update rule.
+
+    Raises:
+      ConfigError: the family's stages do not sum to `num_steps`.
+    """
+    family = registry.get_family(config.family)
+    if family.build_stages is None:
+        return (Stage(name="train", game=build_game(config), num_steps=max(config.num_steps, 1),
+                      update_rule=config.game.update_rule,
+                      repeats=family.step_repeats(config),
+                      unroll_steps=config.game.unroll_steps),)
+    stages = tuple(family.build_stages(config))
+    total = sum(stage.num_steps for stage in stages)
+    require(total == config.num_steps, "num_steps",
+            f"{config.num_steps} is not the {total} steps of the {family.name} family's "
+            f"stages ({', '.join(f'{s.name}: {s.num_steps}' for s in stages)}).")
+    return stages
+
+
+def build_stage_step(stage: Stage, *, axis_name: str | None = None) -> StepFn:
+    """`stage`'s step function (`make_step` with its update rule); not jitted."""
+    return make_step(stage.game, update_rule=stage.update_rule, repeats=stage.repeats,
+                     unroll_steps=stage.unroll_steps, axis_name=axis_name)
 
 
 def build_step(config: ml_collections.ConfigDict, game: Game, *,

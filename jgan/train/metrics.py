@@ -18,7 +18,8 @@ class MetricsAccumulator:
     """Collects `{name: [n]}` metrics of calls of n steps; raises on a non-finite loss.
 
     Args:
-      checked: the metrics that must stay finite (each team's loss).
+      checked: the metrics that must stay finite (each team's loss, over every stage:
+        a call's metrics hold those of its stage's teams).
       resume_point: says where the last good checkpoint is ("step 100 in DIR"), for
         the error's message.
       dtype: what the values are averaged in (float64; float32 keeps the classifier's
@@ -48,6 +49,8 @@ class MetricsAccumulator:
 
     def _absorb(self, first_step: int, metrics: dict) -> None:
         for key in self.checked:
+            if key not in metrics:
+                continue
             values = np.asarray(metrics[key])
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:

@@ -17,10 +17,12 @@ class EventSchedule:
       every: {"log": 100, "checkpoint": 1000, ...}; 0 leaves an event to the end.
       at_end: the events after the last step, whatever their period.
       num_steps: the run's length.
+      boundaries: the steps at which one stage ends and the next begins.
     """
     every: dict[str, int]
     at_end: tuple[str, ...]
     num_steps: int
+    boundaries: tuple[int, ...] = ()
 
     def events(self, step: int) -> set[str]:
         """The names of the events due after `step` steps."""
@@ -31,9 +33,12 @@ class EventSchedule:
 
     def chunk_length(self, step: int, steps_per_call: int) -> int:
         """How many steps the call from `step` runs: at most `steps_per_call`, ending at
-        the next event or at the run's end (at least 1)."""
+        the next event, stage boundary or the run's end (at least 1)."""
         n = min(steps_per_call, self.num_steps - step)
         for every in self.every.values():
             if every:
                 n = min(n, every - step % every)
+        for boundary in self.boundaries:
+            if boundary > step:
+                n = min(n, boundary - step)
         return max(n, 1)

@@ -6,7 +6,8 @@ stop at any point (SIGTERM included) and the same command resumes it exactly.
 
 The parts, each a module of `jgan.train`: `setup` (workdir, mesh, state restored or
 made), `chunks` (the training call), `loop` (events, stop signals, checkpoints, with
-`schedule`, `stopping` and `metrics`), `samples` (sample images), `gan_evaluation`
+`schedule`, `stopping` and `metrics`), `staged` (the state and call of each stage),
+`samples` (sample images), `gan_evaluation`
 (metrics during training and eval.json).
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ from jgan.train.loop import Progress, TrainingLoop
 from jgan.train.resume import check_resumable
 from jgan.train.samples import SampleWriter, Sampling
 from jgan.train.schedule import EventSchedule
-from jgan.train.setup import DataParallel, open_workdir, restore_or_init, save_config
+from jgan.train.setup import DataParallel, open_workdir, save_config
+from jgan.train.staged import StagedTraining
 
 # Config keys a resumed run may change: how long and how often, not what is trained.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
@@ -46,13 +48,25 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
                     upgrade=upgrade_config)
 
 
-def event_schedule(config: ml_collections.ConfigDict) -> EventSchedule:
+def event_schedule(config: ml_collections.ConfigDict,
+                   boundaries: tuple[int, ...] = ()) -> EventSchedule:
     """When a GAN run logs, samples, checkpoints and evaluates; the evaluation after
-    the last step is the final one (eval.json), not an event."""
+    the last step is the final one (eval.json), not an event. No call crosses a stage
+    boundary."""
     eval_every = config.eval.every if config.eval.metrics else 0
     return EventSchedule(every={"log": config.log_every, "sample": config.sample_every,
                                 "checkpoint": config.checkpoint_every, "eval": eval_every},
-                         at_end=("log", "sample", "checkpoint"), num_steps=config.num_steps)
+                         at_end=("log", "sample", "checkpoint"), num_steps=config.num_steps,
+                         boundaries=boundaries)
+
+
+def _in_last_stage(staged: StagedTraining, handler):
+    # Samples and evaluations read the last stage's networks: earlier stages (pretraining)
+    # may not have them yet.
+    def handle(state, step):
+        if staged.stage_index() == len(staged.stages) - 1:
+            handler(state, step)
+    return handle
 
 
 def _progress(config: ml_collections.ConfigDict, start: int, loss_keys: tuple[str, ...]) -> Progress:
@@ -79,32 +93,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     workdir = open_workdir(config, workdir, _check_resumable)
     devices = DataParallel.over_all_devices(config, ("batch_size",))
     inp = build_input(config, devices.replicated)
-    game = builders.build_game(config)
+    stages = builders.build_stages(config)
+    game = stages[-1].game   # the networks samples and evaluations read
     rng = jax.random.PRNGKey(config.seed)
     ckpts = RunCheckpoints(workdir / "checkpoints")
-    init_fn = jax.jit(game.init, out_shardings=devices.replicated)
-    state, start = restore_or_init(ckpts, init_fn, (rng, inp.example_batch()), inp,
-                                   devices.replicated)
+    staged = StagedTraining(
+        stages, make_chunk=lambda step_fn: make_train_chunk(config, inp, step_fn, devices.data),
+        make_step=builders.build_stage_step, rng=rng, example=inp.example_batch(),
+        replicated=devices.replicated)
+    state, start = staged.restore_or_init(ckpts, inp)
     save_config(config, workdir)
     if jax.process_index() == 0:
         (workdir / "samples").mkdir(exist_ok=True)
 
-    train_chunk, steps_per_call = make_train_chunk(config, inp, builders.build_step(config, game),
-                                                   devices.data)
     sampling = Sampling.build(config, game, devices.mesh, rng)
     evaluation = GanEvaluation(config, game, inp, sampling, rng)
     writer = writers.RunWriter(workdir, resume_step=start, enabled=jax.process_index() == 0)
     # Each team's loss: a non-finite one stops the run; the progress bar shows them.
-    loss_keys = tuple(f"{metrics_prefix(game, team)}_loss" for team in game.teams)
+    loss_keys = tuple(dict.fromkeys(f"{metrics_prefix(stage.game, team)}_loss"
+                                    for stage in stages for team in stage.game.teams))
     loop = TrainingLoop(
-        schedule=event_schedule(config),
+        schedule=event_schedule(config, staged.boundaries),
         # Traced with the mesh in context, so that the examples a loss draws itself are
         # split over the devices like the real batch (jgan.sharding.shard_examples).
-        train_chunk=on_mesh(devices.mesh, train_chunk), steps_per_call=steps_per_call,
+        train_chunk=on_mesh(devices.mesh, staged.train_chunk),
+        steps_per_call=staged.steps_per_call,
         checked=loss_keys, ckpts=ckpts, writer=writer, inp=inp,
         progress=_progress(config, start, loss_keys),
-        handlers={"sample": SampleWriter(config, inp, sampling, writer, workdir),
-                  "eval": lambda state, step: evaluation.during_training(state, step, writer)},
+        handlers={"sample": _in_last_stage(staged, SampleWriter(config, inp, sampling, writer,
+                                                                workdir)),
+                  "eval": _in_last_stage(staged, lambda state, step: evaluation.during_training(
+                      state, step, writer))},
         time_limit=float(config.get("max_train_seconds", 0.0)))
     end = loop.run(state, start)
     result = evaluation.final(end, workdir, writer)
