@@ -65,8 +65,8 @@ class FamilyEvaluator:
     """The family's own metrics of a run's state; built once per run, so its jitted
     functions (which take the state as an argument) compile once for every evaluation.
 
-    Call `FamilyEvaluator.create`, which gives None for unconditional runs or without
-    a classifier.
+    Call `FamilyEvaluator.create`, which gives None for runs whose generator takes z
+    alone (or that have none) or without a classifier.
     """
 
     def __init__(self, game, sampler, evaluator: suite.Evaluator, *, generate,
@@ -99,7 +99,7 @@ class FamilyEvaluator:
             when the run keeps them).
           seed_key: key of the fixed evaluation latents, the same at every evaluation.
         """
-        if (sampler.family == "gan" or evaluator is None
+        if (sampler is None or sampler.kind == "latent" or evaluator is None
                 or not evaluator.settings.classifier_workdir):
             return None
         return cls(game, sampler, evaluator, generate=generate, seed_key=seed_key)
