@@ -68,7 +68,7 @@ class _StopRequested:
 
 def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
     resumable = set(RESUMABLE_CHANGES)
-    if any(config.optimizer[team].schedule != "constant" for team in ("generator", "discriminator")):
+    if any(config.optimizer[team].schedule != "constant" for team in config.optimizer):
         resumable.discard("num_steps")  # the learning-rate schedule depends on it
     # What is measured may change on resume; what is trained may not.
     check_resumable(config, workdir, resumable=resumable | {"task"}, ignored_prefixes=("eval.",),
@@ -203,13 +203,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     use_ema = config.game.ema_decay is not None
     sample_key = jax.random.fold_in(rng, 2)
 
-    generate = on_mesh(mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema),
-                                               key=sample_key))
+    generate = sampler and on_mesh(  # sampler None: a family that draws nothing from noise
+        mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema), key=sample_key))
 
     # The state samples and evaluations read: the training state, or it with the
     # generator's standing batch-norm statistics (eval.standing_stats).
     sampling_state = builders.build_sampling_state(config, game, sampler)
-    grid_inputs, grid_columns = sampler.grid(sample_key, config.num_sample_images)
+    grid_inputs, grid_columns = (sampler.grid(sample_key, config.num_sample_images)
+                                 if sampler else (None, None))
+    # The family's own grids (Family.sample_grids), written instead of the generator's.
+    family_grids = builders.build_sample_grids(config, game)
+    family_evaluation = builders.build_family_evaluation(config, game)  # Family.evaluation
     evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                  if config.eval.metrics else None)
     family_evaluator = family_eval.FamilyEvaluator.create(
@@ -234,6 +238,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 return
             img = writers.scatter_plot(pts, inp.mixture.means, workdir / "samples" / f"step_{step:07d}.png",
                                        title=f"step {step}")
+        elif family_grids is not None:
+            grids = jax.device_get(family_grids(state))
+            if is_main:
+                writers.write_grids(writer, grids, workdir / "samples", step)
+            return
         else:
             images = np.asarray(jax.device_get(generate(state, grid_inputs)))
             if not is_main:
@@ -243,7 +252,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         writer.write_image(step, "samples", img if img.shape[-1] == 3 else np.repeat(img, 3, -1))
 
     accum = defaultdict(list)
-    last_logged = {}
+    last_logged = writer.logged_at(start, loss_keys)  # a finished run rerun keeps them
     last_checkpoint = start
 
     def absorb(pending):
@@ -344,6 +353,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         if family_evaluator is not None:
             result["family_metrics"] = family_evaluator(view)
             writer.write_scalars(step, family_eval.summary(result["family_metrics"]))
+    if family_evaluation is not None:
+        result["family_metrics"] = {**result.get("family_metrics", {}), **family_evaluation(view)}
     if is_main:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
