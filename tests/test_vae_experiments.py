@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from jgan.errors import ConfigError
+from jgan.eval.runs import evaluate_run
 from jgan.probe import probe_run
 from jgan.sample import draw
 from jgan.train import trainer
@@ -155,9 +156,14 @@ def test_sample_draws_from_the_vae_prior_and_refuses_an_autoencoder(tmp_path, tr
         draw(ae_workdir, num=4, out=tmp_path / "none.png")
 
 
-@pytest.mark.parametrize("name", ["autoencoder", "vae"])
-def test_linear_probe_reads_the_encoder(trained_run, name):
-    _, workdir, _ = trained_run(name, "mnist,runlocal")
+def test_evaluate_recomputes_the_family_metrics_of_eval_json(trained_run):
+    _, workdir, result = trained_run("vae", "mnist,runlocal")
+    assert evaluate_run(workdir)["family_metrics"] == result["family_metrics"]
+
+
+def test_linear_probe_reads_the_encoder(trained_run):
+    """The VAE's encoder (the autoencoder's is called the same way: `features`)."""
+    _, workdir, _ = trained_run("vae", "mnist,runlocal")
     kwargs = dict(dataset="mnist", data_dir=require_shared_tfds(), num_train=256, num_test=128)
     trained = probe_run(workdir, "encoder", **kwargs)
     baseline = probe_run(workdir, "encoder", random_init=True, **kwargs)

@@ -174,4 +174,7 @@ def summary(result: dict | None) -> dict:
         out["eval/infogan_q_real_accuracy"] = float(result["categorical_code_real"]["accuracy"])
     if "continuous_codes" in result:
         out["eval/infogan_continuous_r2"] = float(result["continuous_codes"]["mean_r2"])
+    for key in ("test_elbo", "test_nll_iwae", "test_mse", "test_loss"):  # autoencoder, VAE
+        if key in result:
+            out[f"eval/{key}"] = float(result[key])
     return out
