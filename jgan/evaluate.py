@@ -66,7 +66,7 @@ def main(argv):
         raise app.UsageError(str(e))
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({**suite.scalar_summary(result["metrics"]),
+    print(json.dumps({**suite.scalar_summary(result.get("metrics", {})),
                       **family_eval.summary(result.get("family_metrics"))}, indent=2))
     print(f"Wrote {out}")
 

@@ -50,7 +50,7 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
          codes: list[str] | None = None) -> np.ndarray:
     """Writes a PNG of samples from `workdir`'s latest checkpoint; returns the image."""
     config, game, state = load_run(workdir)
-    sampler = build_generator_inputs(config)
+    sampler = build_generator_inputs(config, required=True)  # ConfigError: nothing to sample
     key = jax.random.PRNGKey(seed)
     inputs, columns = sampler.requested(key, num, interpolate=interpolate,
                                         interpolation_steps=interpolation_steps,

@@ -138,5 +138,5 @@ def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
 
 FAMILY = register(gan_family(
     name="acgan", build_networks=_networks_from_config, build_game=_game_from_config,
-    generator_inputs=lambda config: gan_inputs(config, "acgan"), section=config_section,
+    generator_inputs=lambda config: gan_inputs(config, "acgan", kind="labels"), section=config_section,
     validate=require_classes, reads=("game.r2_gamma",)))

@@ -182,10 +182,11 @@ def _game_from_config(config: ml_collections.ConfigDict, **common) -> Game:
                             gradient_penalty_one_sided=g.gradient_penalty_one_sided, **common)
 
 
-def gan_inputs(config: ml_collections.ConfigDict, family: str) -> GeneratorInputs:
-    """The `GeneratorInputs` of a GAN family's run (z; labels or codes where it takes them)."""
+def gan_inputs(config: ml_collections.ConfigDict, family: str,
+               kind: str = "latent") -> GeneratorInputs:
+    """The `GeneratorInputs` of a GAN family's run: z, with labels for `kind="labels"`."""
     return GeneratorInputs(family=family, latent_dim=config.model.latent_dim,
-                           num_classes=config.model.num_classes)
+                           num_classes=config.model.num_classes, kind=kind)
 
 
 FAMILY = register(gan_family(

@@ -190,6 +190,6 @@ FAMILY = register(gan_family(
     name="conditional",
     build_networks=lambda config: labeled_networks(config, condition_discriminator=True),
     build_game=_game_from_config,
-    generator_inputs=lambda config: gan_inputs(config, "conditional"),
+    generator_inputs=lambda config: gan_inputs(config, "conditional", kind="labels"),
     section=config_section, validate=_validate,
     reads=("game.r2_gamma", "game.gradient_penalty_one_sided")))

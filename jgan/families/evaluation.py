@@ -65,8 +65,8 @@ class FamilyEvaluator:
     """The family's own metrics of a run's state; built once per run, so its jitted
     functions (which take the state as an argument) compile once for every evaluation.
 
-    Call `FamilyEvaluator.create`, which gives None for unconditional runs or without
-    a classifier.
+    Call `FamilyEvaluator.create`, which gives None for runs whose generator takes z
+    alone (or that have none) or without a classifier.
     """
 
     def __init__(self, game, sampler, evaluator: suite.Evaluator, *, generate,
@@ -99,7 +99,7 @@ class FamilyEvaluator:
             when the run keeps them).
           seed_key: key of the fixed evaluation latents, the same at every evaluation.
         """
-        if (sampler.family == "gan" or evaluator is None
+        if (sampler is None or sampler.kind == "latent" or evaluator is None
                 or not evaluator.settings.classifier_workdir):
             return None
         return cls(game, sampler, evaluator, generate=generate, seed_key=seed_key)
@@ -174,4 +174,7 @@ def summary(result: dict | None) -> dict:
         out["eval/infogan_q_real_accuracy"] = float(result["categorical_code_real"]["accuracy"])
     if "continuous_codes" in result:
         out["eval/infogan_continuous_r2"] = float(result["continuous_codes"]["mean_r2"])
+    for key in ("test_elbo", "test_nll_iwae", "test_mse", "test_loss"):  # autoencoder, VAE
+        if key in result:
+            out[f"eval/{key}"] = float(result[key])
     return out

@@ -26,7 +26,8 @@ class Family:
       build_game: `config -> Game`, its teams' networks, losses and optimizers
         (`optimizer.<team>`) from the config.
       generator_inputs: `config -> jgan.families.sampling.GeneratorInputs`: what its
-        sampling network takes, and its sample grids.
+        sampling network takes, and its sample grids; None for a family that draws
+        nothing from noise (an autoencoder: `jgan.sample` refuses its runs).
       section: `() -> ConfigDict`, the defaults of its own config section
         `config.<name>` (None: it has none); a run's config holds the section of its
         family and of no other.
@@ -45,10 +46,19 @@ class Family:
       takes_pack_and_unroll: whether it takes `game.pack` and `game.unroll_steps`.
       sets_discriminator_width: whether `model.discriminator_width` sets its
         discriminator's width.
+      sample_grids: `(config, game) -> grids` or None, where `grids(state) ->
+        {name: (images [N, H, W, C] in [-1, 1], columns)}` are the image grids the
+        trainer writes at every `sample_every` instead of the generator's square grid
+        ("samples" as `samples/step_STEP.png`, any other NAME as
+        `samples/NAME_step_STEP.png`); None (the hook, or what it returns for a
+        config): the generator's grid, or the scatter plot of mixture data.
+      evaluation: `(config, game) -> evaluate` or None, where `evaluate(state) -> dict`
+        (JSON-able) is the family's own evaluation of the final state, written to
+        eval.json's "family_metrics" by the trainer and by `jgan.evaluate`.
     """
     name: str
     build_game: Callable[[ml_collections.ConfigDict], Game]
-    generator_inputs: Callable[[ml_collections.ConfigDict], object]
+    generator_inputs: Callable[[ml_collections.ConfigDict], object] | None
     section: Callable[[], ml_collections.ConfigDict] | None = None
     validate: Callable[[ml_collections.ConfigDict], None] = lambda config: None
     step_repeats: Callable[[ml_collections.ConfigDict], Mapping[str, int]] = (
@@ -59,6 +69,8 @@ class Family:
     noise_distributions: tuple[str, ...] = ("normal",)
     takes_pack_and_unroll: bool = False
     sets_discriminator_width: bool = False
+    sample_grids: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
+    evaluation: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}

@@ -1,15 +1,18 @@
-"""What a family's generator takes, and grids that show what it learned.
+"""What a family's generating network takes, and grids that show what it learned.
 
-Unconditional generators take z; conditional ones (cGAN, projection, ACGAN) take
-(z, y); InfoGAN's takes [z, codes]. `GeneratorInputs` draws such inputs, calls the
-generator on them, and lays out sample grids: a row per class with the same z in each
-column for class-conditional families, a row per value of a code with the other codes
-and the noise fixed per column for InfoGAN.
+A generating network takes z alone (`kind="latent"`: an unconditional GAN's generator,
+a VAE's decoder), (z, y) (`kind="labels"`: cGAN, projection, ACGAN) or [z, codes]
+(`kind="codes"`: InfoGAN). `GeneratorInputs` draws such inputs, calls the network on
+them (`network`, "generator" unless the family names another), maps its output to data
+(`to_data`: images in [-1, 1], or points; e.g. a Bernoulli decoder's logits to
+`sigmoid(logits) * 2 - 1`), and lays out sample grids: a row per class with the same z
+in each column for labels, a row per value of a code with the other codes and the noise
+fixed per column for codes.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,40 +26,54 @@ from jgan.families.network_names import GENERATOR
 if TYPE_CHECKING:  # infogan.py registers its family with a GeneratorInputs: no cycle
     from jgan.families.infogan import InfoGANCodes
 
-CONDITIONAL_FAMILIES = ("conditional", "acgan")
-FAMILIES = ("gan",) + CONDITIONAL_FAMILIES + ("infogan",)
+KINDS = ("latent", "labels", "codes")
 
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorInputs:
-    """A family's generator inputs.
+    """What a family's generating network takes, and how its output becomes data.
 
     Attributes:
-      family: one of `FAMILIES`.
-      latent_dim: size of z (for InfoGAN, `codes.noise_dim`).
-      num_classes: K for the class-conditional families.
-      codes: InfoGAN's code layout.
+      family: the family's name (for messages).
+      latent_dim: size of z (for codes, `codes.noise_dim`).
+      num_classes: K, the labels' range, for `kind="labels"`.
+      codes: InfoGAN's code layout, for `kind="codes"`.
+      kind: "latent" (z `[N, latent_dim]` ~ N(0, I)), "labels" (z and y `[N]`
+        uniform in [0, K)) or "codes" (`codes.sample`); None: "codes" when `codes` is
+        given, else "latent".
+      network: the name of the network that maps the inputs to data.
+      to_data: the network's output `[N, ...]` -> data `[N, ...]` (images in
+        [-1, 1]); None: the output is the data.
     """
     family: str
     latent_dim: int
     num_classes: int = 0
     codes: InfoGANCodes | None = None
+    kind: str | None = None
+    network: str = GENERATOR
+    to_data: Callable[[jax.Array], jax.Array] | None = None
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}.")
-        if self.family in CONDITIONAL_FAMILIES and self.num_classes < 1:
-            raise ValueError(f"The {self.family} family needs num_classes >= 1.")
-        if self.family == "infogan" and self.codes is None:
-            raise ValueError("The infogan family needs its codes.")
+        if self.kind is None:
+            object.__setattr__(self, "kind", "latent" if self.codes is None else "codes")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r} (family "
+                             f"{self.family!r}).")
+        if self.kind == "labels" and self.num_classes < 1:
+            raise ValueError(f"The {self.family} family's generator takes labels: it needs "
+                             "num_classes >= 1.")
+        if self.kind == "codes" and self.codes is None:
+            raise ValueError(f"The {self.family} family's generator takes codes: it needs "
+                             "its codes.")
 
     @property
     def conditional(self) -> bool:
-        return self.family in CONDITIONAL_FAMILIES
+        """Whether the network takes labels."""
+        return self.kind == "labels"
 
     def random(self, rng: jax.Array, n: int) -> dict:
         """n random inputs: `{"z"}`, `{"z", "labels"}` (uniform) or InfoGAN's codes."""
-        if self.family == "infogan":
+        if self.kind == "codes":
             return self.codes.sample(rng, n)
         if not self.conditional:  # z from the key itself, as before families had inputs
             return {"z": jax.random.normal(rng, (n, self.latent_dim), jnp.float32)}
@@ -67,12 +84,15 @@ class GeneratorInputs:
         return out
 
     def generate(self, nets: Networks, inputs: dict) -> jax.Array:
-        """The generator's samples for `inputs` (as `random` or the grids give them)."""
-        if self.family == "infogan":
-            return nets(GENERATOR, self.codes.generator_input(inputs))
-        if self.conditional:
-            return nets(GENERATOR, inputs["z"], inputs["labels"])
-        return nets(GENERATOR, inputs["z"])
+        """The samples for `inputs` (as `random` or the grids give them): the network's
+        output through `to_data`."""
+        if self.kind == "codes":
+            out = nets(self.network, self.codes.generator_input(inputs))
+        elif self.conditional:
+            out = nets(self.network, inputs["z"], inputs["labels"])
+        else:
+            out = nets(self.network, inputs["z"])
+        return out if self.to_data is None else self.to_data(out)
 
     def jitted_generate(self, game, *, use_ema: bool):
         """Jitted `(state, inputs, key) -> images`: `generate` with `game`'s networks bound
@@ -93,7 +113,7 @@ class GeneratorInputs:
         columns with a row per value of the first categorical code), every other input
         fixed per column.
         """
-        if self.family == "gan":
+        if self.kind == "latent":
             return self.random(rng, num), int(np.ceil(np.sqrt(num)))
         if self.conditional:
             k = self.num_classes
@@ -152,22 +172,22 @@ class GeneratorInputs:
             inputs, columns = self._interpolation(key, num, interpolation_steps, labels)
         elif self.conditional:
             inputs, columns = self._class_rows(key, num, labels)
-        elif self.family == "infogan":
+        elif self.kind == "codes":
             inputs, columns = self.grid(key, num, vary=vary)
         else:
             inputs, columns = self.random(key, num), None
-        if self.family == "infogan" and codes:
+        if self.kind == "codes" and codes:
             inputs = _fix_codes(inputs, codes, self.codes)
         return inputs, columns
 
     def _interpolation(self, key, num: int, steps: int, labels) -> tuple[dict, int]:
         rows = max(1, num // steps)
         base = self.random(key, rows * steps)
-        noise = "noise" if self.family == "infogan" else "z"
+        noise = "noise" if self.kind == "codes" else "z"
         t = jnp.linspace(0.0, 1.0, steps)
         inputs = {k: jnp.repeat(v[::steps], steps, axis=0)
                   for k, v in base.items()}  # labels / codes fixed along a strip
-        if self.family == "infogan" and self.codes.noise == "uniform":
+        if self.kind == "codes" and self.codes.noise == "uniform":
             # A straight line stays inside the cube the uniform prior fills.
             ends = self.codes.sample_noise(jax.random.fold_in(key, 1), rows, 2)
             inputs[noise] = jnp.concatenate([e[0] + t[:, None] * (e[1] - e[0]) for e in ends])

@@ -179,3 +179,18 @@ class MLPDecoder(nn.Module):
         for i, width in enumerate(self.hidden):
             z = nn.relu(nn.Dense(width, name=f"hidden{i}")(z))
         return nn.Dense(self.output_dim, name="output")(z)
+
+
+class LearnedScale(nn.Module):
+    """One learned scalar, log sigma of a Gaussian likelihood N(x; decoder(z), sigma^2 I)
+    shared by every dimension: `() -> []` float32, initialized to `initial`.
+
+    Attributes:
+      initial: its initial value (0: sigma = 1).
+    """
+    initial: float = 0.0
+
+    @nn.compact
+    def __call__(self) -> jax.Array:
+        return self.param("log_scale", nn.initializers.constant(self.initial), (),
+                          jax.numpy.float32)

@@ -39,7 +39,8 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
 
     Conditional and InfoGAN runs with a classifier (`classifier_workdir`) also get the
     family's metrics (`jgan.families.evaluation`) under "family_metrics", as in the
-    trainer's eval.json.
+    trainer's eval.json; a family with its own evaluation (`Family.evaluation`) asked
+    for no sample metric gets that alone, as the trainer wrote it.
 
     Args:
       workdir: a GAN run's workdir.
@@ -52,6 +53,12 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     """
     config, game, state = load_run(workdir)
     seed = config.seed if seed is None else seed
+    # A family's own evaluation (Family.evaluation) when no sample metric is asked for.
+    family_evaluation = builders.build_family_evaluation(config, game)
+    asked = (overrides or {}).get("metrics", (eval_config or config.eval).metrics)
+    if family_evaluation is not None and not asked:
+        return {"workdir": str(Path(workdir).resolve()), "step": int(state.step),
+                "family_metrics": family_evaluation(state)}
     if eval_config is not None:
         config.eval = eval_config
     if "eval" not in config:  # saved before runs had an eval section

@@ -25,9 +25,10 @@ from jgan.optimizers import build_optimizer, validate_optimizer
 from jgan.saved_configs import KEYS_ADDED_LATER
 from jgan.standing_statistics import standing_statistics
 
-__all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_game", "build_generator_inputs",
-           "build_networks", "build_optimizer", "build_sampling_state", "build_stage_step",
-           "build_stages", "build_step",
+__all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_family_evaluation", "build_game",
+           "build_generator_inputs", "build_networks", "build_optimizer",
+           "build_sample_grids", "build_sampling_state", "build_stage_step", "build_stages",
+           "build_step",
            "optimizer_updates_per_step", "validate"]
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
@@ -51,6 +52,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         require(config.game.pack == 1 and config.game.unroll_steps == 0, "family",
                  f"the {family.name} family takes neither game.pack nor game.unroll_steps.")
     _check_family_only_keys(config, family.name)
+    if family.generator_inputs is None:  # nothing to sample: no sample metrics either
+        require(not config.eval.metrics and not config.eval.standing_stats, "eval.metrics",
+                f"the {family.name} family draws no samples from noise, so eval.metrics "
+                "and eval.standing_stats, which measure samples, must be empty / 0.")
     family.validate(config)
     _check_noise_distribution(config, family)
     if config.model.kind == "resnet":
@@ -170,9 +175,35 @@ def build_networks(config: ml_collections.ConfigDict):
     return family.build_networks(config)
 
 
-def build_generator_inputs(config: ml_collections.ConfigDict) -> GeneratorInputs:
-    """What the run's generator takes (`jgan.families.sampling.GeneratorInputs`)."""
-    return registry.get_family(config.family).generator_inputs(config)
+def build_generator_inputs(config: ml_collections.ConfigDict, *,
+                           required: bool = False) -> GeneratorInputs | None:
+    """What the run's generator takes (`jgan.families.sampling.GeneratorInputs`); None
+    for a family that draws nothing from noise (`Family.generator_inputs` is None).
+
+    Raises:
+      ConfigError: `required` and the family draws nothing from noise.
+    """
+    family = registry.get_family(config.family)
+    if family.generator_inputs is None:
+        if required:
+            raise ConfigError(f"config.family: the {family.name} family has no generator "
+                              "to sample from (its runs' grids are in WORKDIR/samples).")
+        return None
+    return family.generator_inputs(config)
+
+
+def build_sample_grids(config: ml_collections.ConfigDict, game: Game):
+    """The family's own sample grids, `state -> {name: (images, columns)}`, or None for
+    the generator's grid (`Family.sample_grids`)."""
+    hook = registry.get_family(config.family).sample_grids
+    return None if hook is None else hook(config, game)
+
+
+def build_family_evaluation(config: ml_collections.ConfigDict, game: Game):
+    """The family's own evaluation of a state, `state -> dict` for eval.json's
+    "family_metrics", or None (`Family.evaluation`)."""
+    hook = registry.get_family(config.family).evaluation
+    return None if hook is None else hook(config, game)
 
 
 def build_sampling_state(config: ml_collections.ConfigDict, game: Game,

@@ -19,7 +19,7 @@ import numpy as np
 from jgan.eval import suite
 from jgan.eval.modes import PROTOCOL_NUM_SAMPLES, mode_statistics
 from jgan.families import evaluation as family_eval
-from jgan.train import writers
+from jgan.train import builders, writers
 from jgan.train.input import MixtureInput
 from jgan.train.loop import LoopEnd
 from jgan.train.samples import Sampling
@@ -36,6 +36,8 @@ class GanEvaluation:
         self._rng = rng
         self.evaluator = (suite.Evaluator(suite.EvalSettings.from_config(config))
                           if config.eval.metrics else None)
+        # The family's own evaluation (Family.evaluation: a test ELBO, ...), into eval.json.
+        self.family_evaluation = builders.build_family_evaluation(config, game)
         self.family_evaluator = family_eval.FamilyEvaluator.create(
             game, sampling.sampler, self.evaluator, generate=sampling.generate,
             seed_key=jax.random.fold_in(rng, 5))
@@ -71,6 +73,9 @@ class GanEvaluation:
             if self.family_evaluator is not None:
                 result["family_metrics"] = self.family_evaluator(view)
                 writer.write_scalars(end.step, family_eval.summary(result["family_metrics"]))
+        if self.family_evaluation is not None:
+            result["family_metrics"] = {**result.get("family_metrics", {}),
+                                        **self.family_evaluation(view)}
         if jax.process_index() == 0:
             (workdir / "eval.json").write_text(json.dumps(result, indent=2))
         return result

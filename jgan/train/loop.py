@@ -100,7 +100,9 @@ class TrainingLoop:
         """Trains from step `start`. Raises SystemExit(143) after checkpointing on
         SIGTERM, NonFiniteLossError when a checked metric is NaN or infinite."""
         self._last_checkpoint = start
-        self._last_logged = {}
+        # A run resumed at its end (rerun after it finished, or killed before eval.json)
+        # reports the means it logged there, as the uninterrupted run did.
+        self._last_logged = self.writer.logged_at(start, self.checked)
         self._metrics = MetricsAccumulator(
             self.checked, lambda: f"step {self._last_checkpoint} in {self.ckpts.directory}",
             dtype=self.mean_dtype)

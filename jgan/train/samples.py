@@ -24,8 +24,9 @@ from jgan.train.input import MixtureInput
 
 @dataclasses.dataclass(frozen=True)
 class Sampling:
-    """The run's generator inputs, its jitted `generate(state, inputs) -> samples`, the
-    sampling view `view(state) -> state`, and the key sample grids are drawn with."""
+    """The run's generator inputs, its jitted `generate(state, inputs) -> samples` (both
+    None for a family that draws nothing from noise), the sampling view `view(state) ->
+    state`, and the key sample grids are drawn with."""
     sampler: object
     generate: Callable
     view: Callable
@@ -38,23 +39,27 @@ class Sampling:
         sampler = builders.build_generator_inputs(config)
         key = jax.random.fold_in(rng, 2)
         use_ema = config.game.ema_decay is not None
-        generate = on_mesh(mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema),
-                                                   key=key))
+        generate = sampler and on_mesh(  # sampler None: a family that draws nothing from noise
+            mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema), key=key))
         return cls(sampler, generate, builders.build_sampling_state(config, game, sampler), key)
 
 
 class SampleWriter:
     """Writes `samples/step_<step>.png` and a TensorBoard image: a scatter plot over the
-    modes for mixtures, else a grid of `config.num_sample_images` fixed inputs."""
+    modes for mixtures, the family's own grids where it has them (`Family.sample_grids`:
+    reconstructions, traversals, ...), else a grid of `config.num_sample_images` fixed
+    inputs."""
 
-    def __init__(self, config: ml_collections.ConfigDict, inp, sampling: Sampling,
+    def __init__(self, config: ml_collections.ConfigDict, game, inp, sampling: Sampling,
                  writer: writers.RunWriter, workdir: Path):
         self._inp = inp
         self._sampling = sampling
         self._writer = writer
         self._directory = workdir / "samples"
-        self._grid_inputs, self._grid_columns = sampling.sampler.grid(sampling.key,
-                                                                     config.num_sample_images)
+        self._family_grids = builders.build_sample_grids(config, game)
+        self._grid_inputs, self._grid_columns = (
+            sampling.sampler.grid(sampling.key, config.num_sample_images)
+            if sampling.sampler else (None, None))
 
     def __call__(self, state, step: int) -> None:
         """The samples of `state` after `step` steps."""
@@ -62,6 +67,11 @@ class SampleWriter:
         # a global array); only the main one writes.
         state = self._sampling.view(state)
         path = self._directory / f"step_{step:07d}.png"
+        if self._family_grids is not None and not isinstance(self._inp, MixtureInput):
+            grids = jax.device_get(self._family_grids(state))
+            if jax.process_index() == 0:
+                writers.write_grids(self._writer, grids, self._directory, step)
+            return
         if isinstance(self._inp, MixtureInput):
             inputs = self._sampling.sampler.random(jax.random.fold_in(self._sampling.key, 1),
                                                    PROTOCOL_NUM_SAMPLES)

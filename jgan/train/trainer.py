@@ -120,8 +120,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         steps_per_call=staged.steps_per_call,
         checked=loss_keys, ckpts=ckpts, writer=writer, inp=inp,
         progress=_progress(config, start, loss_keys),
-        handlers={"sample": _in_last_stage(staged, SampleWriter(config, inp, sampling, writer,
-                                                                workdir)),
+        handlers={"sample": _in_last_stage(staged, SampleWriter(config, game, inp, sampling,
+                                                                writer, workdir)),
                   "eval": _in_last_stage(staged, lambda state, step: evaluation.during_training(
                       state, step, writer))},
         time_limit=float(config.get("max_train_seconds", 0.0)))

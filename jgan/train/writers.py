@@ -53,6 +53,18 @@ def scatter_plot(samples: np.ndarray, means: np.ndarray, path: str | Path, *,
     return rgb
 
 
+def write_grids(writer: "RunWriter", grids: dict, directory: str | Path, step: int) -> None:
+    """Writes `{name: (images [N, H, W, C] in [-1, 1], columns)}` as PNGs in `directory`
+    ("samples" as `step_STEP.png`, others as `NAME_step_STEP.png`) and to TensorBoard
+    under `samples` / `samples/NAME`."""
+    for name, (images, columns) in grids.items():
+        img = image_grid(np.asarray(images), columns=columns)
+        prefix = "" if name == "samples" else f"{name}_"
+        save_png(img, Path(directory) / f"{prefix}step_{step:07d}.png")
+        writer.write_image(step, "samples" if name == "samples" else f"samples/{name}",
+                           img if img.shape[-1] == 3 else np.repeat(img, 3, -1))
+
+
 class RunWriter:
     """Appends scalars to `metrics.jsonl` and TensorBoard; images to TensorBoard.
 
@@ -74,6 +86,18 @@ class RunWriter:
         from tensorboardX import SummaryWriter
         self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=resume_step + 1
                                  if resume_step else None)
+
+    def logged_at(self, step: int, keys) -> dict:
+        """The scalars of the last metrics.jsonl record of `step` that holds one of `keys`
+        (the logged means of a run's losses there, not an evaluation's record), without
+        "step"; {} if there is none."""
+        if not self.enabled or not step or not self.metrics_path.exists():
+            return {}
+        for line in reversed(self.metrics_path.read_text().splitlines()):
+            record = json.loads(line) if line.strip() else {}
+            if record.get("step") == step and any(k in record for k in keys):
+                return {k: v for k, v in record.items() if k != "step"}
+        return {}
 
     def write_scalars(self, step: int, scalars: dict) -> None:
         if not self.enabled:

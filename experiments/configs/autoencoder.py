@@ -1,0 +1,26 @@
+"""A convolutional autoencoder (`jgan.families.autoencoder`) on MNIST or Fashion-MNIST.
+
+    --config=experiments/configs/autoencoder.py:mnist          (Bernoulli cross-entropy)
+    --config=experiments/configs/autoencoder.py:fashion_mnist  (mean squared error)
+
+A 32-dimensional code, `ConvEncoder` / `ConvDecoder` of width 32 with a 256-unit dense
+layer, Adam(1e-3). Samples: test images above their reconstructions; eval.json: the test
+reconstruction error. Append `,runlocal` for the small variant that tests run.
+"""
+from experiments.configs.encoder_decoder import apply_runlocal, image_data, one_team_config
+
+
+def get_config(arg: str = "mnist"):
+    parts = [p for p in arg.split(",") if p]
+    if not parts or parts[0] not in ("mnist", "fashion_mnist") or set(parts[1:]) - {"runlocal"}:
+        raise ValueError(f"autoencoder.py takes 'mnist|fashion_mnist[,runlocal]', got {arg!r}.")
+    c = image_data(one_team_config("autoencoder"), parts[0])
+    c.autoencoder.loss = "bernoulli" if parts[0] == "mnist" else "mse"
+    c.batch_size = 128
+    c.num_steps = 20_000
+    c.log_every = 200
+    c.sample_every = 2_000
+    c.checkpoint_every = 5_000
+    if "runlocal" in parts:
+        apply_runlocal(c, "autoencoder")
+    return c

@@ -1,0 +1,58 @@
+"""Settings the autoencoder and VAE configs share: one optimizer section named after the
+family's one team, image data, and the small variant (`,runlocal`) the tests run.
+
+These families read their networks from their own section (`config.<family>.network`,
+`latent_dim`, `width`, `dense_hidden`, `hidden`), not from `config.model.*`.
+"""
+import ml_collections
+
+from experiments.configs.base import base_config
+
+DATASETS = ("mnist", "fashion_mnist")
+
+
+def one_team_config(family: str, *, learning_rate: float = 1e-3):
+    """`base_config(family)` whose optimizer section is the team's: `optimizer.<family>`,
+    Adam(learning_rate, b1=0.9, b2=0.999)."""
+    c = base_config(family)
+    o = ml_collections.ConfigDict()
+    o.name = "adam"
+    o.learning_rate = learning_rate
+    o.schedule = "constant"  # constant | linear_decay (to 0 over the last half)
+    o.b1 = 0.9
+    o.b2 = 0.999
+    o.clip_weights = 0.0
+    c.optimizer = ml_collections.ConfigDict({family: o})
+    return c
+
+
+def image_data(c, dataset: str):
+    """28-px grayscale TFDS images held in device memory."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}.")
+    c.data.kind = "tfds"
+    c.data.name = dataset
+    c.data.resolution = 28
+    c.data.channels = 1
+    c.data.on_device = True
+    return c
+
+
+def apply_runlocal(c, family: str):
+    """The small variant tests run end to end: tiny networks, a few steps, a small
+    held-out set."""
+    s = c[family]
+    s.latent_dim = 4
+    s.width = 4
+    s.dense_hidden = 16
+    s.hidden = (16, 16)
+    s.eval_examples = 32
+    s.eval_batch_size = 16
+    c.data.on_device = False
+    c.batch_size = 8
+    c.num_steps = 4
+    c.log_every = 2
+    c.sample_every = 2
+    c.checkpoint_every = 2
+    c.num_sample_images = 4
+    return c

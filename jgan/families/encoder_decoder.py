@@ -1,0 +1,179 @@
+"""What the autoencoder and VAE families share: their encoder and decoder, built from the
+family's config section; the held-out examples they show and evaluate; the layout of a
+reconstructions grid; batched evaluation over a split.
+
+Networks (`jgan.models.autoencoder`), from `config.<family>.*`:
+
+* `network="conv"`: `ConvEncoder` / `ConvDecoder` (images, resolution divisible by 4),
+  `width` and `dense_hidden` set both.
+* `network="mlp"`: `MLPEncoder` / `MLPDecoder` with hidden widths `hidden` (any data;
+  the decoder's flat output is reshaped to the data's shape); `hidden=()` makes both
+  linear (the linear-Gaussian VAE).
+
+The families read these keys, not `config.model.*` (the GAN networks' section).
+
+Held-out examples: for image data the first N of the split `eval.reference_split` (the
+test split by default), as the training pipeline preprocesses them (float32 in
+[-1, 1]); for 2-D mixtures N points drawn from the mixture with the fixed key
+`PRNGKey(HELD_OUT_SEED)`, the same for every run.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jgan.core.game import Networks
+from jgan.errors import require
+from jgan.models.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+ENCODER, DECODER = "encoder", "decoder"
+NETWORKS = ("conv", "mlp")
+HELD_OUT_SEED = 0
+MIXTURE_HELD_OUT = 10_000  # mixture points evaluated when `eval_examples` is 0
+
+
+def add_network_keys(section: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Adds the network keys (module docstring) to a family section, at their defaults."""
+    section.network = "conv"         # conv (images) | mlp (any data)
+    section.latent_dim = 32          # size of the code / of z
+    section.width = 32               # conv: channels of the first convolution
+    section.dense_hidden = 256       # conv: dense layer after / before the convolutions
+    section.hidden = (128, 128, 128)  # mlp: hidden widths of encoder and decoder (): linear
+    section.eval_examples = 0        # held-out examples evaluated (0: the whole split)
+    section.eval_batch_size = 500    # examples per evaluation call
+    return section
+
+
+def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The shape of one example: `(2,)` for mixtures, `(R, R, C)` for images."""
+    d = config.data
+    return (2,) if d.kind == "mixture" else (d.resolution, d.resolution, d.channels)
+
+
+def validate_networks(config: ml_collections.ConfigDict, family: str,
+                      data_kinds: tuple[str, ...]) -> None:
+    """Checks the section's network keys, the data kind and the one optimizer section.
+
+    Raises:
+      ConfigError: names the key at fault.
+    """
+    s = config[family]
+    require(config.data.kind in data_kinds, "data.kind",
+            f"the {family} family takes {data_kinds}, got {config.data.kind!r}.")
+    require(s.network in NETWORKS, f"{family}.network", f"{s.network!r} is not one of {NETWORKS}.")
+    require(s.latent_dim >= 1, f"{family}.latent_dim", "must be >= 1.")
+    require(s.width >= 1, f"{family}.width", "must be >= 1.")
+    require(s.dense_hidden >= 0, f"{family}.dense_hidden", "must be >= 0.")
+    require(all(w >= 1 for w in s.hidden), f"{family}.hidden",
+            f"needs widths >= 1 (none: linear maps), got {tuple(s.hidden)}.")
+    require(s.eval_examples >= 0, f"{family}.eval_examples", "must be >= 0 (0: all).")
+    require(s.eval_batch_size >= 1, f"{family}.eval_batch_size", "must be >= 1.")
+    if s.network == "conv":
+        require(config.data.kind != "mixture", f"{family}.network",
+                "conv takes images; 2-D mixture data needs network='mlp'.")
+        require(config.data.resolution % 4 == 0, "data.resolution",
+                f"the conv encoder halves it twice: needs a multiple of 4, got "
+                f"{config.data.resolution}.")
+    others = sorted(set(config.optimizer) - {family})
+    require(family in config.optimizer and not others, f"optimizer.{others[0] if others else family}",
+            f"the {family} family has one team, {family!r}, updated by optimizer.{family}; "
+            f"the config's optimizer sections are {sorted(config.optimizer)}.")
+    g = config.game
+    require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
+            f"d_steps, gradient_penalty_weight and r1_gamma are GAN keys the {family} family "
+            "would ignore; leave them at 1, 0 and 0.")
+
+
+def build_networks(config: ml_collections.ConfigDict, family: str, *, variational: bool):
+    """`(encoder, decoder)` modules from `config.<family>` (module docstring)."""
+    s = config[family]
+    if s.network == "conv":
+        d = config.data
+        return (ConvEncoder(latent_dim=s.latent_dim, resolution=d.resolution, width=s.width,
+                            dense_hidden=s.dense_hidden, variational=variational),
+                ConvDecoder(resolution=d.resolution, channels=d.channels, width=s.width,
+                            dense_hidden=s.dense_hidden))
+    return (MLPEncoder(latent_dim=s.latent_dim, hidden=tuple(s.hidden), variational=variational),
+            MLPDecoder(hidden=tuple(s.hidden), output_dim=int(np.prod(data_shape(config)))))
+
+
+def decode(nets: Networks, z: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """The decoder's output for z `[B, L]`, shaped `[B, *shape]` like the data."""
+    out = nets(DECODER, z)
+    return out.reshape((z.shape[0],) + tuple(shape))
+
+
+class _FirstExamples:
+    """The first `n` records of a random-access source."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, min(n, len(source)) if n else len(source)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return self.source[index]
+
+
+def held_out_examples(config: ml_collections.ConfigDict, num: int) -> np.ndarray:
+    """`[N, *data_shape]` float32 held-out examples (module docstring); `num` = 0: the
+    whole split (for mixtures, `MIXTURE_HELD_OUT` points)."""
+    d = config.data
+    if d.kind == "mixture":
+        from jgan.data.mixtures import mixture_of
+        points = mixture_of(config).sample(jax.random.PRNGKey(HELD_OUT_SEED),
+                                           num or MIXTURE_HELD_OUT)
+        return np.asarray(points, np.float32)
+    from jgan.data.images import tfds_source
+    from jgan.data.in_memory import load_examples
+    source = tfds_source(d.name, split=config.eval.reference_split, data_dir=d.data_dir or None)
+    images = load_examples(_FirstExamples(source, num), resolution=d.resolution,
+                           channels=d.channels, resize=d.resize)["image"]
+    if images.dtype == np.uint8:  # as the pipeline: x / 127.5 - 1
+        return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    return np.clip(images, -1.0, 1.0)
+
+
+def batched(fn, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """`fn(i, x[i*b:(i+1)*b]) -> {name: [b, ...]}` over all of x, concatenated.
+
+    The last batch is padded to `batch_size` with copies of its first example (one
+    compilation) and the padding dropped from the results.
+    """
+    out: dict[str, list] = {}
+    for i, start in enumerate(range(0, len(x), batch_size)):
+        chunk = x[start:start + batch_size]
+        n = len(chunk)
+        if n < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - n, axis=0)])
+        for name, value in jax.device_get(fn(i, jnp.asarray(chunk))).items():
+            out.setdefault(name, []).append(np.asarray(value)[:n])
+    return {name: np.concatenate(values) for name, values in out.items()}
+
+
+def reconstruction_grid(originals: np.ndarray, reconstructions: np.ndarray,
+                        columns: int) -> tuple[np.ndarray, int]:
+    """Originals and their reconstructions `[N, H, W, C]` as one grid: blocks of a row of
+    `columns` originals above the row of their reconstructions.
+
+    Returns:
+      `(images [2 * M, H, W, C], columns)`, M = N rounded down to a multiple of
+      `columns` (at least one row).
+    """
+    columns = max(1, min(columns, len(originals)))
+    m = max(columns, len(originals) // columns * columns)
+    rows = []
+    for start in range(0, m, columns):
+        rows += [originals[start:start + columns], reconstructions[start:start + columns]]
+    return np.concatenate(rows), columns
+
+
+def grid_sizes(num_sample_images: int) -> tuple[int, int]:
+    """`(examples, columns)` of a reconstructions grid of about `num_sample_images` cells."""
+    columns = max(1, int(np.ceil(np.sqrt(num_sample_images))))
+    return max(columns, num_sample_images // 2), columns
