@@ -1,4 +1,4 @@
-"""A GAN run's training call: `train_chunk(state, n) -> (state, metrics [n])`.
+"""A run's training call: `train_chunk(state, n) -> (state, metrics [n])`.
 
 Mixture data and image data held in device memory (`data.on_device`) are sampled on
 device, `steps_per_call` steps per call inside a `lax.scan`; other image data comes

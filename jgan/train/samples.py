@@ -1,4 +1,4 @@
-"""How a GAN run draws from its generator, and the sample images it writes as it trains.
+"""How a run draws from its generator, and the sample images it writes as it trains.
 
 Samples come from the sampling view of the state (`builders.build_sampling_state`:
 the training state, or it with the generator's standing batch-norm statistics), with

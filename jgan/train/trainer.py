@@ -1,4 +1,4 @@
-"""The training loop of a GAN experiment: `train_and_evaluate(config, workdir)`.
+"""The training loop of any family's experiment: `train_and_evaluate(config, workdir)`.
 
 One jitted step over a data-parallel device mesh (batch sharded along "data", state
 replicated), called `steps_per_call` steps at a time (`jgan.train.chunks`). A run can
@@ -7,7 +7,7 @@ stop at any point (SIGTERM included) and the same command resumes it exactly.
 The parts, each a module of `jgan.train`: `setup` (workdir, mesh, state restored or
 made), `chunks` (the training call), `loop` (events, stop signals, checkpoints, with
 `schedule`, `stopping` and `metrics`), `staged` (the state and call of each stage),
-`samples` (sample images), `gan_evaluation`
+`samples` (sample images), `run_evaluation`
 (metrics during training and eval.json).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from jgan.saved_configs import upgrade_config
 from jgan.sharding import on_mesh
 from jgan.train import builders, writers
 from jgan.train.chunks import make_train_chunk
-from jgan.train.gan_evaluation import GanEvaluation
+from jgan.train.run_evaluation import RunEvaluation
 from jgan.train.input import build_input
 from jgan.train.loop import Progress, TrainingLoop
 from jgan.train.resume import check_resumable
@@ -50,7 +50,7 @@ def _check_resumable(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 def event_schedule(config: ml_collections.ConfigDict,
                    boundaries: tuple[int, ...] = ()) -> EventSchedule:
-    """When a GAN run logs, samples, checkpoints and evaluates; the evaluation after
+    """When a run logs, samples, checkpoints and evaluates; the evaluation after
     the last step is the final one (eval.json), not an event. No call crosses a stage
     boundary."""
     eval_every = config.eval.every if config.eval.metrics else 0
@@ -76,7 +76,7 @@ def _progress(config: ml_collections.ConfigDict, start: int, loss_keys: tuple[st
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Trains the GAN that `config` describes, leaving everything in `workdir`.
+    """Trains the model that `config` describes, leaving everything in `workdir`.
 
     workdir gets `config.json`, `metrics.jsonl`, `tensorboard/`, `samples/`,
     `checkpoints/` and, at the end, `eval.json`.
@@ -107,7 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         (workdir / "samples").mkdir(exist_ok=True)
 
     sampling = Sampling.build(config, game, devices.mesh, rng)
-    evaluation = GanEvaluation(config, game, inp, sampling, rng)
+    evaluation = RunEvaluation(config, game, inp, sampling, rng)
     writer = writers.RunWriter(workdir, resume_step=start, enabled=jax.process_index() == 0)
     # Each team's loss: a non-finite one stops the run; the progress bar shows them.
     loss_keys = tuple(dict.fromkeys(f"{metrics_prefix(stage.game, team)}_loss"

@@ -1,10 +1,10 @@
-"""A GAN run's evaluations: every `eval.every` steps into metrics.jsonl, and at the end
+"""A run's evaluations: every `eval.every` steps into metrics.jsonl, and at the end
 into eval.json.
 
 The metrics `config.eval.metrics` names (`jgan.eval.suite`) are computed on samples of
 the same latents at every evaluation, so that successive numbers differ only by the
-generator; families add their own (`jgan.families.evaluation`). Mixture runs also get
-PacGAN's mode coverage at the end.
+generator; families add their own (`jgan.families.evaluation`, and a family's
+`Family.evaluation` at the end). Mixture runs also get PacGAN's mode coverage at the end.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from jgan.train.loop import LoopEnd
 from jgan.train.samples import Sampling
 
 
-class GanEvaluation:
-    """Evaluates a GAN run's state; `rng` is the run's key."""
+class RunEvaluation:
+    """Evaluates a run's state; `rng` is the run's key."""
 
     def __init__(self, config: ml_collections.ConfigDict, game, inp, sampling: Sampling,
                  rng: jax.Array):
