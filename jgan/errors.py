@@ -13,3 +13,8 @@ def require(condition: bool, key: str, message: str) -> None:
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; the message names the step and the loss."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """A parameter (or other state value) became NaN or infinite; the message names the
+    step and the value's path in the state."""

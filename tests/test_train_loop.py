@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jgan.checkpoints import RunCheckpoints
-from jgan.errors import NonFiniteLossError
+from jgan.errors import NonFiniteLossError, NonFiniteStateError
 from jgan.train import writers
 from jgan.train.loop import Progress, TrainingLoop
 from jgan.train.metrics import MetricsAccumulator
@@ -58,14 +58,18 @@ class _Input:
         return {"position": self.position}
 
 
-def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0):
+def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0, weights=None):
     """A loop over 10 steps, 3 per call at most, logging every 4 and checkpointing
-    every 6; step s (from 1) reports loss `losses[s - 1]`."""
+    every 6; step s (from 1) reports loss `losses[s - 1]` and leaves the state's
+    weight at `weights[s - 1]` (1.0 by default)."""
+    weights = np.ones(10) if weights is None else weights
+
     def train_chunk(state, n):
         steps = state["step"] + 1 + jnp.arange(n)
         if on_step is not None:
             on_step(int(state["step"]) + n)
-        return {"step": state["step"] + n}, {"loss": jnp.asarray(losses)[steps - 1]}
+        new_state = {"step": state["step"] + n, "w": jnp.asarray(weights)[steps[-1] - 1]}
+        return new_state, {"loss": jnp.asarray(losses)[steps - 1]}
 
     writer = writers.RunWriter(tmp_path)
     return TrainingLoop(
@@ -74,6 +78,9 @@ def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0):
         train_chunk=train_chunk, steps_per_call=3, checked=("loss",),
         ckpts=RunCheckpoints(tmp_path / "checkpoints"), writer=writer, inp=_Input(),
         progress=Progress(False, 10, 0, dict), handlers=handlers or {})
+
+
+_START = {"step": jnp.array(0), "w": jnp.array(1.0)}
 
 
 def _logged(tmp_path):
@@ -85,7 +92,7 @@ def test_the_loop_logs_means_runs_handlers_and_checkpoints_on_schedule(tmp_path)
     loop = _loop(tmp_path, np.arange(1.0, 11.0),
                  handlers={"sample": lambda state, step: seen.append((step, int(state["step"])))},
                  sample_every=5)
-    end = loop.run({"step": jnp.array(0)}, 0)
+    end = loop.run(_START, 0)
     assert end.step == 10 and not end.out_of_time and end.last_logged == {"loss": 9.5}
     assert _logged(tmp_path) == [{"step": 4, "loss": 2.5}, {"step": 8, "loss": 6.5},
                                  {"step": 10, "loss": 9.5}]
@@ -100,7 +107,7 @@ def test_sigterm_checkpoints_where_it_arrives_and_exits_143(tmp_path):
 
     loop = _loop(tmp_path, np.ones(10), on_step=terminate_after)
     with pytest.raises(SystemExit) as exit_:
-        loop.run({"step": jnp.array(0)}, 0)
+        loop.run(_START, 0)
     assert exit_.value.code == 128 + signal.SIGTERM
     ckpts = RunCheckpoints(tmp_path / "checkpoints")
     assert ckpts.latest_step() == 3
@@ -110,6 +117,32 @@ def test_sigterm_checkpoints_where_it_arrives_and_exits_143(tmp_path):
 def test_a_non_finite_loss_stops_before_the_next_checkpoint(tmp_path):
     losses = np.ones(10)
     losses[4] = np.inf  # step 5; the next checkpoint would be step 6
-    with pytest.raises(NonFiniteLossError, match="Step 5: loss is inf.*last good checkpoint is step 0"):
-        _loop(tmp_path, losses).run({"step": jnp.array(0)}, 0)
+    with pytest.raises(NonFiniteLossError,
+                       match="Step 5: loss is inf.*last good checkpoint is none: no checkpoint"):
+        _loop(tmp_path, losses).run(_START, 0)
     assert not any(p.name.isdigit() for p in (tmp_path / "checkpoints").iterdir())
+
+
+def test_sigint_checkpoints_like_sigterm_and_exits_130(tmp_path):
+    def interrupt_after(step):
+        if step == 8:  # a log step, not a checkpoint step
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(SystemExit) as exit_:
+        _loop(tmp_path, np.ones(10), on_step=interrupt_after).run(_START, 0)
+    assert exit_.value.code == 128 + signal.SIGINT
+    ckpts = RunCheckpoints(tmp_path / "checkpoints")
+    assert ckpts.latest_step() == 8
+    ckpts.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_a_non_finite_parameter_with_finite_losses_is_never_checkpointed(tmp_path):
+    weights = np.ones(10)
+    weights[7:] = np.nan  # from step 8; the losses stay finite
+    with pytest.raises(NonFiniteStateError,
+                       match=r"Step 10: state\['w'\] holds NaN.*checkpoint is step 6 in"):
+        _loop(tmp_path, np.ones(10), weights=weights).run(_START, 0)
+    ckpts = RunCheckpoints(tmp_path / "checkpoints")
+    assert ckpts.latest_step() == 6
+    ckpts.close()

@@ -16,10 +16,10 @@ import numpy as np
 
 from jgan.checkpoints import RunCheckpoints
 from jgan.train import writers
-from jgan.train.metrics import MetricsAccumulator
+from jgan.train.metrics import MetricsAccumulator, check_state_finite
 from jgan.train.schedule import EventSchedule
 from jgan.train.setup import input_position
-from jgan.train.stopping import SIGTERM_EXIT_STATUS, StopRequested, TimeLimit
+from jgan.train.stopping import StopRequested, TimeLimit, exit_status
 
 # The events a caller handles itself, in the order they run (after "log").
 CALLER_EVENTS = ("sample", "eval")
@@ -97,15 +97,19 @@ class TrainingLoop:
     mean_dtype: type = np.float64
 
     def run(self, state, start: int) -> LoopEnd:
-        """Trains from step `start`. Raises SystemExit(143) after checkpointing on
-        SIGTERM, NonFiniteLossError when a checked metric is NaN or infinite."""
-        self._last_checkpoint = start
+        """Trains from step `start`.
+
+        Raises:
+          SystemExit(143 | 130): SIGTERM or SIGINT, after checkpointing.
+          NonFiniteLossError: a checked metric is NaN or infinite.
+          NonFiniteStateError: the state to be checkpointed holds NaN or infinity.
+        """
+        self._last_checkpoint = self.ckpts.latest_step()
         # A run resumed at its end (rerun after it finished, or killed before eval.json)
         # reports the means it logged there, as the uninterrupted run did.
         self._last_logged = self.writer.logged_at(start, self.checked)
         self._metrics = MetricsAccumulator(
-            self.checked, lambda: f"step {self._last_checkpoint} in {self.ckpts.directory}",
-            dtype=self.mean_dtype)
+            self.checked, self._resume_point, dtype=self.mean_dtype)
         try:
             with StopRequested() as stop:
                 state, step, stopped, out_of_time = self._steps(state, start, stop)
@@ -115,10 +119,17 @@ class TrainingLoop:
             self.writer.flush()
         if stopped:
             self.writer.close()
-            print(f"SIGTERM: saved checkpoint at step {step} in {self.ckpts.directory}; rerun "
-                  "the same command to continue.", file=sys.stderr)
-            raise SystemExit(SIGTERM_EXIT_STATUS)
+            print(f"{stop.name}: saved checkpoint at step {step} in {self.ckpts.directory}; "
+                  "rerun the same command to continue.", file=sys.stderr)
+            raise SystemExit(exit_status(stop.signum))
         return LoopEnd(state, step, self._last_logged, out_of_time)
+
+    def _resume_point(self) -> str:
+        """Where a rerun continues from, for error messages."""
+        if self._last_checkpoint is None:
+            return (f"none: no checkpoint was written yet in {self.ckpts.directory}, so a "
+                    "rerun starts from step 0")
+        return f"step {self._last_checkpoint} in {self.ckpts.directory}"
 
     def _steps(self, state, step: int, stop: StopRequested):
         stopped = out_of_time = False
@@ -161,5 +172,7 @@ class TrainingLoop:
             if name in events and name in self.handlers:
                 self.handlers[name](state, step)
         if "checkpoint" in events:
+            # Losses were checked above (flush); a NaN can still hide in a parameter.
+            check_state_finite(state, step, self._resume_point)
             self.ckpts.save(step, state, input_position(self.inp))
             self._last_checkpoint = step

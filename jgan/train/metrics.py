@@ -9,9 +9,10 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jgan.errors import NonFiniteLossError
+from jgan.errors import NonFiniteLossError, NonFiniteStateError
 
 
 class MetricsAccumulator:
@@ -66,3 +67,33 @@ class MetricsAccumulator:
         means = {k: float(np.mean(np.concatenate(v))) for k, v in self._values.items()}
         self._values.clear()
         return means
+
+
+def _is_float(x) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jnp.inexact)
+
+
+@jax.jit
+def _all_finite(state):
+    # One boolean per floating-point leaf, reduced on the device: only they travel.
+    return [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state) if _is_float(x)]
+
+
+def _float_paths(state) -> list[str]:
+    return [jax.tree_util.keystr(path)
+            for path, x in jax.tree_util.tree_flatten_with_path(state)[0] if _is_float(x)]
+
+
+def check_state_finite(state, step: int, resume_point: Callable[[], str]) -> None:
+    """Raises NonFiniteStateError, naming the first NaN/inf value's path in `state`,
+    unless every floating-point value of `state` is finite (checked before a
+    checkpoint is written, so that no checkpoint holds one)."""
+    finite = jax.device_get(_all_finite(state))
+    if all(bool(f) for f in finite):
+        return
+    path = _float_paths(state)[[bool(f) for f in finite].index(False)]
+    raise NonFiniteStateError(
+        f"Step {step}: state{path} holds NaN or infinity though every checked loss was "
+        f"finite. Training stopped before checkpointing; the last good checkpoint is "
+        f"{resume_point()}.")
