@@ -11,3 +11,12 @@ if _FLAG not in os.environ.get("XLA_FLAGS", ""):
 
 # Nothing in the tests may download (the FID weights come from ../shared/data).
 os.environ["JGAN_OFFLINE"] = "1"
+
+# A cache of this session's own (reference statistics, ...): the tests see what a fresh
+# machine sees, not what earlier runs on this one left in ~/.cache/jgan.
+if "JGAN_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    os.environ["JGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jgan-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["JGAN_CACHE_DIR"], ignore_errors=True)

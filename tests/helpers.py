@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +39,24 @@ def require_shared_fid_weights() -> str:
         pytest.skip(f"FID Inception weights not found at {SHARED_FID_WEIGHTS} "
                     "(../shared/data is absent)")
     return str(SHARED_FID_WEIGHTS)
+
+
+def assert_results_close(actual, expected, *, rel: float, path: str = "result") -> None:
+    """Asserts two JSON-like results (dicts, lists, numbers, strings) are equal, floats to
+    a relative tolerance `rel` (and an absolute one of `rel` near 0); names the first
+    differing entry."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys(), (
+            f"{path}: keys {sorted(actual) if isinstance(actual, dict) else actual} "
+            f"!= {sorted(expected)}")
+        for key in expected:
+            assert_results_close(actual[key], expected[key], rel=rel, path=f"{path}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(actual, (list, tuple)) and len(actual) == len(expected), (
+            f"{path}: {actual!r} != {expected!r}")
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_results_close(a, e, rel=rel, path=f"{path}[{i}]")
+    elif isinstance(expected, (float, np.floating)) and not isinstance(actual, bool):
+        assert actual == pytest.approx(expected, rel=rel, abs=rel), f"{path}: {actual} != {expected}"
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"

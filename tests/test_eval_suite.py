@@ -128,6 +128,11 @@ def test_training_logs_metrics_and_cli_evaluates_checkpoint(tmp_path, cache_dir)
     assert [m["step"] for m in logged] == [2, 4]
     assert logged[-1]["eval/fid"] == pytest.approx(result["metrics"]["fid"]["value"])
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["metrics"]["fid"]
+    # Rerunning the finished run (or one killed before eval.json) changes nothing.
+    outputs = [(tmp_path / "run" / name).read_text() for name in ("eval.json", "metrics.jsonl")]
+    trainer.train_and_evaluate(config, tmp_path / "run")
+    assert [(tmp_path / "run" / name).read_text()
+            for name in ("eval.json", "metrics.jsonl")] == outputs
 
     # The same numbers from the checkpoint: same latents, same weights.
     again = evaluate_run(tmp_path / "run", overrides={"metrics": "fid"})

@@ -62,6 +62,9 @@ def test_computes_once_then_reloads(tmp_path):
                                 (features.mean(axis=0), np.cov(features, rowvar=False)),
                                 rtol=0, atol=1e-12)
     assert second.metadata["reference_key"] == {**KEY, "feature": "inception_pool3"}
+    # A score must not depend on whether the cache was warm: bitwise the same moments.
+    chex.assert_trees_all_equal((first.count, first.sum, first.sum_outer),
+                                (second.count, second.sum, second.sum_outer))
 
 
 def test_rejects_a_file_stored_under_another_key(tmp_path):

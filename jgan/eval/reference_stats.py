@@ -110,7 +110,8 @@ def load_or_compute_reference_stats(key: dict, compute: Callable[[], GaussianSta
         `num_samples` in the key, their count must equal it.
       cache_dir: overrides `default_cache_dir()`.
     Returns:
-      `GaussianStats` whose metadata holds the key.
+      `GaussianStats` whose metadata holds the key, as read back from the file (the
+      same values on the first call and on every later one).
     """
     key = _checked_key(key)
     path = reference_stats_path(**key, cache_dir=cache_dir)
@@ -129,4 +130,7 @@ def load_or_compute_reference_stats(key: dict, compute: Callable[[], GaussianSta
                          f"{key['num_samples']}.")
     stats = dataclasses.replace(stats, metadata={**stats.metadata, _METADATA_KEY: key})
     stats.save(path)
-    return stats
+    # What the file holds (mu, sigma) rebuilds the running sums with other roundings than
+    # the computed ones: the first call returns what every later call will read, so a
+    # score does not depend on whether the cache was warm.
+    return GaussianStats.load(path)

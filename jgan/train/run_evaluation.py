@@ -69,10 +69,11 @@ class RunEvaluation:
             result["stopped_by_max_train_seconds"] = float(config.get("max_train_seconds", 0.0))
         if self.evaluator is not None:
             result["metrics"] = self.evaluator.evaluate(self._batches(view))
-            writer.write_scalars(end.step, suite.scalar_summary(result["metrics"]))
+            writer.write_scalars(end.step, suite.scalar_summary(result["metrics"]), replace=True)
             if self.family_evaluator is not None:
                 result["family_metrics"] = self.family_evaluator(view)
-                writer.write_scalars(end.step, family_eval.summary(result["family_metrics"]))
+                writer.write_scalars(end.step, family_eval.summary(result["family_metrics"]),
+                                     replace=True)
         if self.family_evaluation is not None:
             result["family_metrics"] = {**result.get("family_metrics", {}),
                                         **self.family_evaluation(view)}

@@ -99,14 +99,29 @@ class RunWriter:
                 return {k: v for k, v in record.items() if k != "step"}
         return {}
 
-    def write_scalars(self, step: int, scalars: dict) -> None:
+    def write_scalars(self, step: int, scalars: dict, *, replace: bool = False) -> None:
+        """Appends `{"step": step, **scalars}` to metrics.jsonl (and TensorBoard).
+
+        `replace=True` first drops a record of the same step and keys: the final
+        evaluation's, which a run resumed at its end (rerun after it finished, or killed
+        before eval.json) writes again.
+        """
         if not self.enabled:
             return
         record = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        if replace and self.metrics_path.exists():
+            self._drop_records(int(step), set(record))
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         for k, v in scalars.items():
             self._tb.add_scalar(k, float(v), step)
+
+    def _drop_records(self, step: int, keys: set) -> None:
+        lines = self.metrics_path.read_text().splitlines()
+        kept = [line for line in lines if line.strip()
+                and not (json.loads(line)["step"] == step and set(json.loads(line)) == keys)]
+        if len(kept) != len(lines):
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def write_image(self, step: int, name: str, image: np.ndarray) -> None:
         if self.enabled:
