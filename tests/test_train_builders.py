@@ -362,3 +362,16 @@ def test_infogan_info_start_step_config_key():
     config.infogan.info_ramp_steps = -1
     with pytest.raises(builders.ConfigError, match=r"infogan\.info_ramp_steps"):
         builders.validate(config)
+
+
+def _red_pixels(rgb: np.ndarray) -> int:
+    rgb = rgb.astype(int)
+    return int(np.sum((rgb[..., 0] > 180) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)))
+
+
+def test_scatter_draws_few_samples_above_the_mode_markers(tmp_path):
+    # One sample on each mode: drawn above its marker, it covers part of the red cross.
+    means = 2.0 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
+    bare = writers.scatter_plot(np.zeros((0, 2)), means, tmp_path / "bare.png")
+    covered = writers.scatter_plot(means, means, tmp_path / "covered.png")
+    assert _red_pixels(covered) < _red_pixels(bare) - 8

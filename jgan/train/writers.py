@@ -32,15 +32,20 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
 
 def scatter_plot(samples: np.ndarray, means: np.ndarray, path: str | Path, *,
                  title: str = "") -> np.ndarray:
-    """Scatter of 2-D samples (black) over the mixture's modes (red); saves a PNG and
-    returns it as a uint8 `[H, W, 3]` array."""
+    """Scatter of 2-D samples (black dots, drawn above) over the mixture's modes (red
+    crosses), with a legend; saves a PNG and returns it as a uint8 `[H, W, 3]` array.
+    Few samples are drawn larger and more opaque, so that none hides under a mode."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     lim = float(np.abs(means).max()) * 1.5 + 0.5
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="black", alpha=0.3, label="samples")
-    ax.scatter(means[:, 0], means[:, 1], s=20, c="red", marker="x", label="modes")
+    few = len(samples) <= 500
+    ax.scatter(means[:, 0], means[:, 1], s=40, c="red", marker="x", linewidths=1,
+               label="modes", zorder=1)
+    ax.scatter(samples[:, 0], samples[:, 1], s=6 if few else 2, c="black",
+               alpha=0.8 if few else 0.3, label=f"samples ({len(samples)})", zorder=2)
+    ax.legend(loc="upper right", fontsize=7, markerscale=2, framealpha=0.8)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
