@@ -484,3 +484,15 @@ def test_pad_refuses_a_larger_image():
     from jgan.data.images import DataError, pad_to
     with pytest.raises(DataError, match="40x40 image into 32x32"):
         pad_to(np.zeros((40, 40), np.uint8), 32)
+
+
+def test_tfds_opencv_notice_is_dropped_and_other_warnings_kept(caplog):
+    import logging
+
+    from absl import logging as absl_logging
+
+    import jgan.data.images  # noqa: F401  (installs the filter)
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        absl_logging.warning("OpenCV is not installed. We recommend using OpenCV ...")
+        absl_logging.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

@@ -21,6 +21,7 @@ on reduction (no aliasing) and a plain bicubic interpolator on enlargement.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import operator
 import os
 from pathlib import Path
@@ -47,6 +48,19 @@ __all__ = [
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 _RESAMPLE = Image.Resampling.BICUBIC
+
+
+class _DropOpenCVNotice(logging.Filter):
+    """TFDS warns "OpenCV is not installed" on every run that decodes images; PIL
+    decodes them (jgan does not need OpenCV), so the notice only alarms users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("OpenCV is not installed")
+
+
+# On import, so that grain's worker processes (which import this module to unpickle a
+# source) drop it too.
+logging.getLogger("absl").addFilter(_DropOpenCVNotice())
 
 
 class DataError(ValueError):
