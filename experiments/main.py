@@ -6,9 +6,11 @@ same command resumes from the workdir's latest checkpoint. The config's `task` s
 what is trained: "gan" (`jgan.train.trainer`) or "classifier" (the evaluation
 classifier, `jgan.train.classifier_trainer`).
 """
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
+from jgan import cli
+from jgan.errors import UsageError
 from jgan.train import builders, classifier_trainer, trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -25,7 +27,7 @@ TASKS = {"gan": (builders.validate, trainer.train_and_evaluate),
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        raise UsageError(f"Unexpected arguments: {argv[1:]}")
     if _MULTIHOST.value:
         import jax
         jax.distributed.initialize()
@@ -34,14 +36,11 @@ def main(argv):
     config = _CONFIG.value
     task = config.get("task", "gan")
     if task not in TASKS:
-        raise app.UsageError(f"config.task: {task!r} is not one of {tuple(TASKS)}.")
+        raise UsageError(f"config.task: {task!r} is not one of {tuple(TASKS)}.")
     validate, train_and_evaluate = TASKS[task]
-    try:
-        validate(config)
-    except builders.ConfigError as e:
-        raise app.UsageError(str(e))
+    validate(config)  # ConfigError: one line, before anything compiles (jgan.cli)
     train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

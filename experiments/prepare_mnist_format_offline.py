@@ -23,7 +23,10 @@ Then pass `--config.data.data_dir=workdirs/tfds_fixed`. Note: the copy in
 import urllib.parse
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from jgan import cli
+from jgan.errors import UsageError
 
 _NAME = flags.DEFINE_enum("name", "fashion_mnist", ["mnist", "fashion_mnist"], "TFDS dataset.")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder holding the four uncompressed idx files.")
@@ -36,7 +39,7 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 def main(argv) -> None:
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        raise UsageError(f"Unexpected arguments: {argv[1:]}")
     idx_dir = Path(_IDX_DIR.value)
     missing = [f for f in IDX_FILES if not (idx_dir / f).is_file()]
     if missing:
@@ -57,4 +60,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
+from jgan import cli
+from jgan.errors import UsageError
 from jgan.eval import suite
 from jgan.runs import evaluate_run
 from jgan.families import evaluation as family_eval
@@ -48,22 +50,19 @@ _STANDING = flags.DEFINE_integer(
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        raise UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     if not _WORKDIR.value:
-        raise app.UsageError("--workdir is required.")
+        raise UsageError("--workdir is required.")
     overrides = {name: flag.value for name, flag in (
         ("metrics", _METRICS), ("num_samples", _NUM_SAMPLES), ("num_real", _NUM_REAL),
         ("split", _SPLIT), ("resize_method", _RESIZE), ("inception_weights", _WEIGHTS),
         ("classifier_workdir", _CLASSIFIER), ("data_dir", _DATA_DIR), ("batch_size", _BATCH))
         if flag.value is not None}
     eval_config = _CONFIG.value.eval if _CONFIG.value is not None else None
-    try:
-        result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,
-                              seed=_SEED.value, use_ema=not _NO_EMA.value,
-                              standing_stats=_STANDING.value)
-    except (suite.EvalError, FileNotFoundError) as e:
-        raise app.UsageError(str(e))
+    result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,
+                          seed=_SEED.value, use_ema=not _NO_EMA.value,
+                          standing_stats=_STANDING.value)
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({**suite.scalar_summary(result.get("metrics", {})),
@@ -72,4 +71,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -51,8 +51,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+from jgan import cli
+from jgan.errors import JganError, UsageError
 from jgan.models.calling import accepts, train_kwargs
 
 __all__ = ["ProbeError", "RunImages", "feature_call", "make_encode_fn", "parse_kwargs",
@@ -88,7 +90,7 @@ TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 KNN_TEMPERATURE = 0.07
 
 
-class ProbeError(ValueError):
+class ProbeError(JganError, ValueError):
     """A probe that cannot run; the message names the network, dataset or flag at fault."""
 
 
@@ -393,19 +395,16 @@ def default_out(workdir: str | Path, network: str, random_init: bool) -> Path:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        raise UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     if not flags.FLAGS.workdir or not flags.FLAGS.network:
-        raise app.UsageError("--workdir and --network are required.")
-    try:
-        result = probe_run(flags.FLAGS.workdir, flags.FLAGS.network, dataset=flags.FLAGS.dataset,
-                           data_dir=flags.FLAGS.data_dir, num_train=flags.FLAGS.num_train,
-                           num_test=flags.FLAGS.num_test, random_init=flags.FLAGS.random_init,
-                           use_ema=flags.FLAGS.use_ema, method=flags.FLAGS.method or None,
-                           kwargs=parse_kwargs(flags.FLAGS.features_kwarg), batch_size=flags.FLAGS.batch_size,
-                           l2=flags.FLAGS.l2, k=flags.FLAGS.k)
-    except (ValueError, FileNotFoundError) as e:  # ProbeError, DataError: named problems
-        raise app.UsageError(str(e))
+        raise UsageError("--workdir and --network are required.")
+    result = probe_run(flags.FLAGS.workdir, flags.FLAGS.network, dataset=flags.FLAGS.dataset,
+                       data_dir=flags.FLAGS.data_dir, num_train=flags.FLAGS.num_train,
+                       num_test=flags.FLAGS.num_test, random_init=flags.FLAGS.random_init,
+                       use_ema=flags.FLAGS.use_ema, method=flags.FLAGS.method or None,
+                       kwargs=parse_kwargs(flags.FLAGS.features_kwarg), batch_size=flags.FLAGS.batch_size,
+                       l2=flags.FLAGS.l2, k=flags.FLAGS.k)
     out = Path(flags.FLAGS.out or default_out(flags.FLAGS.workdir, flags.FLAGS.network, flags.FLAGS.random_init))
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({"network": result["network"], "random_init": result["random_init"],
@@ -419,4 +418,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    cli.run(main)

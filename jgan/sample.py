@@ -23,8 +23,10 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+from jgan import cli
+from jgan.errors import UsageError
 from jgan.train import writers
 from jgan.train.builders import build_generator_inputs, build_sampling_state
 from jgan.runs import load_run
@@ -71,7 +73,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     if not _WORKDIR.value or not _OUT.value:
-        raise app.UsageError("--workdir and --out are required.")
+        raise UsageError("--workdir and --out are required.")
     draw(_WORKDIR.value, num=_NUM.value, out=_OUT.value, seed=_SEED.value,
          interpolate=_INTERPOLATE.value, interpolation_steps=_INTERPOLATION_STEPS.value,
          use_ema=not _NO_EMA.value, labels=_LABELS.value, vary=_VARY.value,
@@ -80,4 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

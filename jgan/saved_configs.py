@@ -16,6 +16,8 @@ from pathlib import Path
 
 import ml_collections
 
+from jgan.errors import MissingFileError
+
 # Keys added after runs were saved, with the values that reproduce those runs.
 KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.discriminator_hidden": (), "data.on_device": False, "family": "gan",
@@ -93,9 +95,9 @@ def load_saved_config(workdir: str | Path) -> ml_collections.ConfigDict:
     """`workdir/config.json`, upgraded (`upgrade_config`).
 
     Raises:
-      FileNotFoundError: there is no config.json in `workdir` (names the path).
+      MissingFileError: there is no config.json in `workdir` (names the path).
     """
     path = Path(workdir) / "config.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {workdir} a jgan run's workdir?")
+        raise MissingFileError(f"{path} not found: is {workdir} a jgan run's workdir?")
     return upgrade_config(json.loads(path.read_text()))

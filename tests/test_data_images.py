@@ -486,7 +486,7 @@ def test_pad_refuses_a_larger_image():
         pad_to(np.zeros((40, 40), np.uint8), 32)
 
 
-def test_tfds_opencv_notice_is_dropped_and_other_warnings_kept(caplog):
+def test_tfds_notices_are_dropped_and_other_warnings_kept(caplog):
     import logging
 
     from absl import logging as absl_logging
@@ -494,5 +494,6 @@ def test_tfds_opencv_notice_is_dropped_and_other_warnings_kept(caplog):
     import jgan.data.images  # noqa: F401  (installs the filter)
     with caplog.at_level(logging.WARNING, logger="absl"):
         absl_logging.warning("OpenCV is not installed. We recommend using OpenCV ...")
+        absl_logging.warning("Variant folder %s has no %s", "/d/mnist/3.0.1", "dataset_info.json")
         absl_logging.warning("something else")
     assert [r.getMessage() for r in caplog.records] == ["something else"]

@@ -239,15 +239,19 @@ def _run_main(args, **kwargs):
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("--config.game.no_such_key=1", "no_such_key"),
-    ("--config.batch_size=many", "batch_size"),
-    ("--config.game.loss_type=wasserstien", "game.loss_type"),
+    ("--config.game.no_such_key=1", "error: --config.game.no_such_key: the config has no key "
+                                    "'no_such_key'. Its keys there: d_steps,"),
+    ("--config.num_stepz=1", "error: --config.num_stepz: the config has no key 'num_stepz'. "
+                             "Did you mean \"num_steps\""),
+    ("--config.batch_size=many", "error: --config.batch_size=many: invalid literal"),
+    ("--config.game.loss_type=wasserstien", "error: config.game.loss_type: 'wasserstien'"),
 ])
 def test_bad_config_fails_before_compiling(tmp_path, override, expected):
     proc = _run_main(["--config=experiments/configs/mixture.py:ring,minimax,runlocal",
                       f"--workdir={tmp_path}", override])
-    assert proc.returncode != 0
-    assert expected in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(expected), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr  # one line: no traceback, no usage
     assert not (tmp_path / "checkpoints").exists()  # nothing was trained
 
 

@@ -15,8 +15,8 @@ GAMES = ("minimax", "non_saturating", "wgan_gp", "hinge_sn", "unrolled", "pacgan
 
 def get_config(arg: str = "ring,non_saturating"):
     parts = [p for p in arg.split(",") if p]
-    mixture, game = parts[0], parts[1]
-    if mixture not in ("ring", "grid") or game not in GAMES:
+    mixture, game = (parts + ["", ""])[:2]
+    if mixture not in ("ring", "grid") or game not in GAMES or set(parts[2:]) - {"runlocal"}:
         raise ValueError(f"mixture.py takes 'ring|grid,{'|'.join(GAMES)}[,runlocal]', got {arg!r}.")
     c = base_config()
     c.data.kind = "mixture"

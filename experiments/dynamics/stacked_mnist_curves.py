@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from experiments.dynamics.figures import save_figure
+from jgan import cli
+from jgan.errors import UsageError
 
 _RUNS = flags.DEFINE_multi_string("run", [], "LABEL=WORKDIR of a run with stacked_mnist evals.")
 _OUT = flags.DEFINE_string("out", "docs/figures/stacked_mnist_kl.png", "Output PNG.")
@@ -51,7 +53,7 @@ def main(argv):
     for item in _RUNS.value:
         label, _, workdir = item.rpartition("=")  # labels may hold "="
         if not workdir:
-            raise app.UsageError(f"--run takes LABEL=WORKDIR, got {item!r}.")
+            raise UsageError(f"--run takes LABEL=WORKDIR, got {item!r}.")
         runs[label] = read_curve(workdir)
     fig, (ax_m, ax_kl) = plt.subplots(1, 2, figsize=(11, 4))
     for label, c in runs.items():
@@ -69,4 +71,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -31,6 +31,8 @@ import grain.python as gp
 import numpy as np
 from PIL import Image, ImageOps
 
+from jgan.errors import JganError
+
 __all__ = [
     "DataError",
     "IMAGE_EXTENSIONS",
@@ -50,20 +52,24 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _RESAMPLE = Image.Resampling.BICUBIC
 
 
-class _DropOpenCVNotice(logging.Filter):
-    """TFDS warns "OpenCV is not installed" on every run that decodes images; PIL
-    decodes them (jgan does not need OpenCV), so the notice only alarms users."""
+class _DropTFDSNotices(logging.Filter):
+    """TFDS warns "OpenCV is not installed" on every run that decodes images, though PIL
+    decodes them (jgan does not need OpenCV), and "Variant folder ... has no
+    dataset_info.json" before jgan's own DataError says the same with the fix: both
+    only alarm users."""
+
+    DROPPED = ("OpenCV is not installed", "Variant folder %s has no %s")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("OpenCV is not installed")
+        return not str(record.msg).startswith(self.DROPPED)
 
 
 # On import, so that grain's worker processes (which import this module to unpickle a
 # source) drop it too.
-logging.getLogger("absl").addFilter(_DropOpenCVNotice())
+logging.getLogger("absl").addFilter(_DropTFDSNotices())
 
 
-class DataError(ValueError):
+class DataError(JganError, ValueError):
     """Raised for missing/unprepared datasets, unreadable files, bad shapes.
 
     The message names the dataset / file / key at fault and says what to do.
@@ -177,8 +183,8 @@ def describe_missing_dataset(name: str, data_dir: str | os.PathLike | None) -> s
         TFDS default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
 
     Returns:
-      A multi-line message naming the dataset, the directory searched, the
-      versions found on disk (if any) and the two ways to fix it.
+      Two lines: the dataset, the directory searched and the versions found on disk
+      (if any); then the two ways to fix it.
     """
     if data_dir is None:
         searched = os.environ.get("TFDS_DATA_DIR") or os.path.join(
@@ -196,22 +202,17 @@ def describe_missing_dataset(name: str, data_dir: str | os.PathLike | None) -> s
         if ds_dir.is_dir():
             versions = sorted(p.name for p in ds_dir.iterdir() if p.is_dir())
             found = (
-                f"\n  Found {ds_dir} with version folder(s) {versions or 'none'}, but "
-                "not a complete prepared copy of the requested version "
-                "(it needs dataset_info.json, features.json and the *.array_record-* files)."
+                f" (found {ds_dir} with version folder(s) {versions or 'none'}, but no "
+                "complete copy: it needs dataset_info.json, features.json and the "
+                "*.array_record-* files)"
             )
         elif not root.is_dir():
-            found = f"\n  The data_dir {root} does not exist."
+            found = " (the folder does not exist)"
     return (
-        f"TFDS dataset '{name}' is not prepared under data_dir {searched}.{found}\n"
-        "jgan never downloads data at training time. To fix, either:\n"
-        f"  * on a machine with network access and TensorFlow (pip install tensorflow "
-        f"tensorflow-datasets), run\n"
-        f"      tfds build {base} --data_dir=DIR --file_format=array_record\n"
-        f"    and use DIR as data_dir (or copy DIR/{base}/ here); or\n"
-        f"  * copy an already prepared '{base}/VERSION/' folder (dataset_info.json, "
-        f"features.json, *.array_record-* files) into {searched}, or point data_dir / "
-        "the TFDS_DATA_DIR environment variable at the folder that contains it."
+        f"TFDS dataset '{name}' is not prepared under data_dir {searched}{found}.\n"
+        f"Fix: point data_dir (or TFDS_DATA_DIR) at a folder holding a prepared "
+        f"'{base}/VERSION/', or prepare one on a machine with network access: "
+        f"tfds build {base} --data_dir=DIR --file_format=array_record (jgan never downloads)."
     )
 
 
@@ -244,6 +245,8 @@ def tfds_source(name: str, *, split: str, data_dir: str | None = None):
             "tensorflow-datasets array_record importlib_resources"
         ) from e
 
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataError(describe_missing_dataset(name, data_dir))  # before TFDS warns
     try:
         builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
     except tfds.core.registered.DatasetNotFoundError:

@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 
 from jgan.checkpoints import RunCheckpoints
+from jgan.errors import ConfigError, MissingFileError
 from jgan.eval import classifier_state
 from jgan.eval.fid import GaussianStats, fid
 from jgan.models.classifier import DigitClassifier
@@ -121,24 +122,24 @@ def load_classifier(workdir: str | Path) -> TrainedClassifier:
     """The classifier of the latest checkpoint of a classifier run in `workdir`.
 
     Raises:
-      FileNotFoundError: no `config.json` or no checkpoint in `workdir` (names it).
-      ValueError: `workdir` holds a run of another task (e.g. a GAN).
+      MissingFileError: no `config.json` or no checkpoint in `workdir` (names it).
+      ConfigError: `workdir` holds a run of another task (e.g. a GAN).
     """
     workdir = Path(workdir)
     config_path = workdir / "config.json"
     if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: is {workdir} the workdir of a "
-                                "classifier run (experiments/configs/classifier_*.py)?")
+        raise MissingFileError(f"{config_path} not found: is {workdir} the workdir of a "
+                               "classifier run (experiments/configs/classifier_*.py)?")
     config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
     if config.get("task") != classifier_state.TASK:
-        raise ValueError(f"{workdir} holds a run of task {config.get('task')!r}, not a classifier.")
+        raise ConfigError(f"{workdir} holds a run of task {config.get('task')!r}, not a classifier.")
     config = upgrade_config(config)
     ckpts = RunCheckpoints(workdir / "checkpoints")
     try:
         step = ckpts.latest_step()
         if step is None:
-            raise FileNotFoundError(f"No checkpoint in {workdir / 'checkpoints'}: has the "
-                                    "classifier run saved one?")
+            raise MissingFileError(f"No checkpoint in {workdir / 'checkpoints'}: has the "
+                                   "classifier run saved one?")
         abstract = jax.eval_shape(lambda rng: classifier_state.create_state(config, rng),
                                   jax.random.PRNGKey(0))
         state = ckpts.restore_state(step, abstract)

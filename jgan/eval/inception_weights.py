@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from jgan.errors import JganError, MissingFileError
 from jgan.eval.inception import params_from_torch_state
 
 __all__ = [
@@ -63,7 +64,7 @@ FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fi
 FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(JganError, RuntimeError):
     """The weights could not be obtained: offline, download failed, or a bad checksum.
 
     The message says which file to download from where and where to put it.
@@ -106,7 +107,7 @@ def load_inception_weights(path: str | None = None, *, download: bool = True,
     Returns:
       :class:`InceptionWeights`.
     Raises:
-      FileNotFoundError: ``path`` or ``$JGAN_INCEPTION_WEIGHTS`` names no file.
+      MissingFileError: ``path`` or ``$JGAN_INCEPTION_WEIGHTS`` names no file.
       InceptionWeightsError: nothing local and the download is off or failed, or the
         cached/downloaded file fails its sha256 check.
       ValueError: the file is not a readable state dict of this network.
@@ -114,10 +115,10 @@ def load_inception_weights(path: str | None = None, *, download: bool = True,
     if path is None and os.environ.get(WEIGHTS_ENV):
         path = os.environ[WEIGHTS_ENV]
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{WEIGHTS_ENV}={path!r} names no file.")
+            raise MissingFileError(f"{WEIGHTS_ENV}={path!r} names no file.")
     if path is not None:
         if not Path(path).is_file():
-            raise FileNotFoundError(f"Inception weights file not found: {path!r}.")
+            raise MissingFileError(f"Inception weights file not found: {path!r}.")
         return _read_weights(Path(path), expected_sha256=None)
 
     cached = default_cache_dir() / FID_WEIGHTS_FILENAME

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from jgan.errors import JganError
 from jgan.eval import classifier as classifier_lib
 from jgan.eval.fid import GaussianStats, fid
 from jgan.eval.inception_score import inception_score
@@ -72,7 +73,7 @@ def default_eval_config():
     return e
 
 
-class EvalError(ValueError):
+class EvalError(JganError, ValueError):
     """A metric cannot be computed as asked (the message names the setting to change)."""
 
 

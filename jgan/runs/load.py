@@ -6,6 +6,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from jgan.errors import MissingFileError
 from jgan.saved_configs import load_saved_config
 from jgan.train import builders
 from jgan.checkpoints import RunCheckpoints
@@ -32,14 +33,14 @@ def load_run(workdir: str | Path, *, step: int | None = None):
     latest); the game is that of the stage the step belongs to (`jgan.core.stages`).
 
     Raises:
-      FileNotFoundError: no checkpoint (at `step`) in the workdir (names the path).
+      MissingFileError: no checkpoint (at `step`) in the workdir (names the path).
     """
     workdir = Path(workdir)
     config = load_saved_config(workdir)
     ckpts = RunCheckpoints(workdir / "checkpoints")
     step = ckpts.latest_step() if step is None else step
     if step is None or not (ckpts.directory / str(step)).is_dir():
-        raise FileNotFoundError(f"No checkpoint{'' if step is None else f' {step}'} in "
+        raise MissingFileError(f"No checkpoint{'' if step is None else f' {step}'} in "
                                 f"{workdir / 'checkpoints'}.")
     stages = builders.build_stages(config)
     game = stages[stage_at(stages, step)[0]].game

@@ -3,6 +3,7 @@ device mesh, and its state, restored from the latest checkpoint or made anew."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jgan.checkpoints import RunCheckpoints
-from jgan.errors import require
+from jgan.errors import WorkdirError, require
 from jgan.sharding import data_mesh
 from jgan.train.input import is_on_device
 
@@ -20,9 +21,20 @@ from jgan.train.input import is_on_device
 def open_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
                  check_resumable: Callable) -> Path:
     """Creates `workdir`; `check_resumable(config, workdir)` raises where the run in it
-    was trained with another config."""
+    was trained with another config.
+
+    Raises:
+      WorkdirError: `workdir` cannot be created or written (names it and the reason).
+    """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WorkdirError(f"workdir {workdir}: cannot create it ({e.strerror or e}); pass a "
+                           "--workdir in a folder you can write to.") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise WorkdirError(f"workdir {workdir}: not writable; pass a --workdir in a folder "
+                           "you can write to.")
     check_resumable(config, workdir)
     return workdir
 
