@@ -29,6 +29,7 @@ from jgan import cli
 from jgan.errors import UsageError
 from jgan.train import writers
 from jgan.train.builders import build_generator_inputs, build_sampling_state
+from jgan.train.samples import weights_title
 from jgan.runs import load_run
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
@@ -50,8 +51,11 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
          interpolate: bool = False, interpolation_steps: int = 8, use_ema: bool = True,
          labels: list | None = None, vary: str = "categorical0",
          codes: list[str] | None = None) -> np.ndarray:
-    """Writes a PNG of samples from `workdir`'s latest checkpoint; returns the image."""
+    """Writes a PNG of samples from `workdir`'s latest checkpoint, titled with the run, the
+    step and the weights drawn from (EMA or raw); returns the grid of samples (uint8
+    `[H, W, C]`, without the title), or the scatter plot for 2-D mixture runs."""
     config, game, state = load_run(workdir)
+    step = int(state.step)
     sampler = build_generator_inputs(config, required=True)  # ConfigError: nothing to sample
     key = jax.random.PRNGKey(seed)
     inputs, columns = sampler.requested(key, num, interpolate=interpolate,
@@ -60,12 +64,14 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
     state = build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
     nets = game.bind(state, train=False, rng=key, use_ema=use_ema)
     x = np.asarray(sampler.generate(nets, inputs))
+    # Which weights drew them: EMA only where the checkpoint keeps an average.
+    weights = weights_title(config, use_ema and bool(state.ema))
     if config.data.kind == "mixture":
         from jgan.data.mixtures import mixture_of
         return writers.scatter_plot(x, mixture_of(config).means, out,
-                                    title=f"{Path(workdir).name}: {len(x)} samples")
+                                    title=f"{Path(workdir).name}, step {step} · {weights}")
     grid = writers.image_grid(x, columns=columns)
-    writers.save_png(grid, out)
+    writers.save_png(writers.titled(grid, [f"{Path(workdir).name}, step {step}", weights]), out)
     return grid
 
 

@@ -10,6 +10,7 @@ import pytest
 from experiments.configs import dcgan_mnist, mixture, wgan_gp_mnist
 from jgan.families import registry
 from jgan.train import builders, writers
+from jgan.train.samples import weights_title
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -335,15 +336,15 @@ def test_leaky_slope_config_key_reaches_discriminator_and_q_head():
         builders.validate(resnet)
 
 
-def test_ema_warmup_config_key_needs_an_ema_decay():
+def test_ema_warmup_is_the_default_for_every_team_with_an_ema():
     config = dcgan_mnist.get_config("runlocal")
-    config.game.ema_warmup = True
-    config.game.ema_decay = None
-    with pytest.raises(builders.ConfigError, match=r"game\.ema_warmup"):
-        builders.validate(config)
-    config.game.ema_decay = 0.999
-    builders.validate(config)
+    assert config.game.ema_warmup and config.game.ema_decay == 0.999
     assert builders.build_game(config).teams["generator"].ema_warmup
+    assert not builders.build_game(config).teams["discriminator"].ema_warmup  # keeps no EMA
+    config.game.ema_decay = None   # warm-up of no average: nothing to warm up, no error
+    builders.validate(config)
+    assert not any(team.ema_warmup for team in builders.build_game(config).teams.values())
+    config.game.ema_decay = 0.999
     config.game.ema_warmup = False
     assert not builders.build_game(config).teams["generator"].ema_warmup
 
@@ -375,3 +376,26 @@ def test_scatter_draws_few_samples_above_the_mode_markers(tmp_path):
     bare = writers.scatter_plot(np.zeros((0, 2)), means, tmp_path / "bare.png")
     covered = writers.scatter_plot(means, means, tmp_path / "covered.png")
     assert _red_pixels(covered) < _red_pixels(bare) - 8
+
+
+def test_sample_grid_titles_say_which_weights_drew_them():
+    config = dcgan_mnist.get_config("runlocal")
+    assert weights_title(config) == "EMA weights (decay 0.999, with warm-up)"
+    assert weights_title(config, use_ema=False) == "raw weights"
+    config.game.ema_warmup = False  # a run saved before warm-up was the default
+    assert weights_title(config) == "EMA weights (decay 0.999, no warm-up)"
+    config.game.ema_decay = None
+    assert weights_title(config) == "raw weights"
+
+
+@pytest.mark.parametrize("channels,columns", [(1, 8), (3, 2)])
+def test_titled_grid_keeps_the_grid_below_a_band_of_text(channels, columns):
+    images = np.random.default_rng(0).uniform(-1, 1, (columns * columns, 28, 28, channels))
+    grid = writers.image_grid(images, columns=columns)
+    out = writers.titled(grid, ["step 300", "raw weights"])
+    band = out.shape[0] - grid.shape[0]
+    assert out.shape[1:] == grid.shape[1:] and 0 < band < 29  # shorter than a grid row
+    np.testing.assert_array_equal(out[band:], grid)
+    assert out[:band].max() > 200  # the text is drawn (antialiased)
+    # Parts that do not fit side by side go on lines of their own: a taller band.
+    assert band > 15 if columns == 2 else band <= 15

@@ -91,9 +91,16 @@ def apply_overrides(config, overrides):
     return config
 
 
+# The lab's figures (docs/dynamics.md) were measured before EMA warm-up became the
+# default: pinned, so that its commands keep reproducing them.
+PINNED_DEFAULTS = ("game.ema_warmup=False",)
+
+
 def cell_config(mixture: str, game: str, overrides, *, runlocal: bool = False):
+    """The config of one (mixture, game) cell: the shipped config, the lab's pinned
+    defaults, then `overrides`."""
     arg = f"{mixture},{game}" + (",runlocal" if runlocal else "")
-    return apply_overrides(mixture_configs.get_config(arg), overrides)
+    return apply_overrides(mixture_configs.get_config(arg), (*PINNED_DEFAULTS, *overrides))
 
 
 def run_record(runs: SeedRuns) -> dict:

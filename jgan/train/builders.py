@@ -120,9 +120,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         validate_optimizer(opt, team)
     if config.game.ema_decay is not None:
         require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
-    require(not config.game.ema_warmup
-             or config.game.ema_decay is not None,
-             "game.ema_warmup", "warms up the EMA's decay, so it needs game.ema_decay set.")
     if config.get("eval") is not None and config.eval.metrics:
         from jgan.eval import suite
         require(config.eval.every >= 0, "eval.every", "must be >= 0 (0 = only at the end).")

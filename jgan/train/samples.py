@@ -22,6 +22,14 @@ from jgan.train import builders, writers
 from jgan.train.input import MixtureInput
 
 
+def weights_title(config: ml_collections.ConfigDict, use_ema: bool = True) -> str:
+    """Which generator weights samples come from, for the titles of sample grids."""
+    if not use_ema or config.game.ema_decay is None:
+        return "raw weights"
+    warmup = "with warm-up" if config.game.get("ema_warmup", False) else "no warm-up"
+    return f"EMA weights (decay {config.game.ema_decay:g}, {warmup})"
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampling:
     """The run's generator inputs, its jitted `generate(state, inputs) -> samples` (both
@@ -31,6 +39,7 @@ class Sampling:
     generate: Callable
     view: Callable
     key: jax.Array
+    weights: str = "raw weights"
 
     @classmethod
     def build(cls, config: ml_collections.ConfigDict, game, mesh: Mesh,
@@ -41,14 +50,16 @@ class Sampling:
         use_ema = config.game.ema_decay is not None
         generate = sampler and on_mesh(  # sampler None: a family that draws nothing from noise
             mesh, functools.partial(sampler.jitted_generate(game, use_ema=use_ema), key=key))
-        return cls(sampler, generate, builders.build_sampling_state(config, game, sampler), key)
+        return cls(sampler, generate, builders.build_sampling_state(config, game, sampler), key,
+                   weights_title(config, use_ema))
 
 
 class SampleWriter:
     """Writes `samples/step_<step>.png` and a TensorBoard image: a scatter plot over the
     modes for mixtures, the family's own grids where it has them (`Family.sample_grids`:
     reconstructions, traversals, ...), else a grid of `config.num_sample_images` fixed
-    inputs."""
+    inputs. Generator samples are titled with the step and the weights they come from
+    (`weights_title`)."""
 
     def __init__(self, config: ml_collections.ConfigDict, game, inp, sampling: Sampling,
                  writer: writers.RunWriter, workdir: Path):
@@ -78,11 +89,13 @@ class SampleWriter:
             points = np.asarray(jax.device_get(self._sampling.generate(state, inputs)))
             if jax.process_index() != 0:
                 return
-            img = writers.scatter_plot(points, self._inp.mixture.means, path, title=f"step {step}")
+            img = writers.scatter_plot(points, self._inp.mixture.means, path,
+                                       title=f"step {step} · {self._sampling.weights}")
         else:
             images = np.asarray(jax.device_get(self._sampling.generate(state, self._grid_inputs)))
             if jax.process_index() != 0:
                 return
-            img = writers.image_grid(images, columns=self._grid_columns)
+            img = writers.titled(writers.image_grid(images, columns=self._grid_columns),
+                                 [f"step {step}", self._sampling.weights])
             writers.save_png(img, path)
         self._writer.write_image(step, "samples", img if img.shape[-1] == 3 else np.repeat(img, 3, -1))

@@ -30,6 +30,24 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
     Image.fromarray(array).save(path)
 
 
+def titled(grid: np.ndarray, parts: list[str], *, font_size: int = 10) -> np.ndarray:
+    """`grid` (uint8 `[H, W, C]`) under a black band with `parts` in white, joined by
+    " · " on one line where they fit the grid's width, else one part per line."""
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.load_default(size=font_size)
+    width, channels = grid.shape[1], grid.shape[2]
+    joined = " · ".join(parts)
+    lines = [joined] if font.getlength(joined) <= width - 4 else list(parts)
+    line_height = font_size + 3
+    band = Image.new("L" if channels == 1 else "RGB", (width, len(lines) * line_height + 2))
+    draw = ImageDraw.Draw(band)
+    for i, line in enumerate(lines):
+        draw.text((2, 1 + i * line_height), line, fill=255 if channels == 1 else (255,) * 3,
+                  font=font)
+    band = np.asarray(band, np.uint8).reshape(band.height, width, channels)
+    return np.concatenate([band, grid], axis=0)
+
+
 def scatter_plot(samples: np.ndarray, means: np.ndarray, path: str | Path, *,
                  title: str = "") -> np.ndarray:
     """Scatter of 2-D samples (black dots, drawn above) over the mixture's modes (red
