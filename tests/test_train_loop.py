@@ -6,6 +6,7 @@ logged, and what SIGTERM and a non-finite loss leave behind.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -17,7 +18,8 @@ import pytest
 from jgan.checkpoints import RunCheckpoints
 from jgan.errors import NonFiniteLossError, NonFiniteStateError
 from jgan.train import writers
-from jgan.train.loop import Progress, TrainingLoop
+from jgan.train.loop import TrainingLoop
+from jgan.train.progress import Progress
 from jgan.train.metrics import MetricsAccumulator
 from jgan.train.schedule import EventSchedule
 
@@ -58,7 +60,8 @@ class _Input:
         return {"position": self.position}
 
 
-def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0, weights=None):
+def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0, weights=None,
+          progress=None):
     """A loop over 10 steps, 3 per call at most, logging every 4 and checkpointing
     every 6; step s (from 1) reports loss `losses[s - 1]` and leaves the state's
     weight at `weights[s - 1]` (1.0 by default)."""
@@ -77,7 +80,7 @@ def _loop(tmp_path, losses, *, handlers=None, on_step=None, sample_every=0, weig
                                at_end=("log", "checkpoint"), num_steps=10),
         train_chunk=train_chunk, steps_per_call=3, checked=("loss",),
         ckpts=RunCheckpoints(tmp_path / "checkpoints"), writer=writer, inp=_Input(),
-        progress=Progress(False, 10, 0, dict), handlers=handlers or {})
+        progress=progress or Progress(False, 10, 0, dict, active=False), handlers=handlers or {})
 
 
 _START = {"step": jnp.array(0), "w": jnp.array(1.0)}
@@ -146,3 +149,43 @@ def test_a_non_finite_parameter_with_finite_losses_is_never_checkpointed(tmp_pat
     ckpts = RunCheckpoints(tmp_path / "checkpoints")
     assert ckpts.latest_step() == 6
     ckpts.close()
+
+
+def test_the_bar_shows_each_logged_mean_beside_its_step_and_its_last_line_once(tmp_path):
+    out = io.StringIO()  # a log file: tqdm writes every redraw, none overwritten
+    progress = Progress(True, 10, 0, dict, stream=out)
+    bar = progress._bar  # draw at every update, as a slow run does
+    bar.mininterval, bar.miniters, bar.dynamic_miniters = 0, 0, False
+    _loop(tmp_path, np.arange(1.0, 11.0), progress=progress).run(_START, 0)
+    lines = [line.strip() for line in out.getvalue().replace("\r", "\n").splitlines()
+             if line.strip()]
+    drawn = {line.split("|")[2].split("[")[0].strip(): line for line in lines if "|" in line}
+    assert "loss=2.5" in drawn["4/10"] and "loss=6.5" in drawn["8/10"]
+    assert sum("10/10" in line for line in lines) == 1 and "loss=9.5" in lines[-1]
+
+
+def test_without_a_bar_logged_steps_print_lines(tmp_path, capsys):
+    out = io.StringIO()
+    _loop(tmp_path, np.arange(1.0, 11.0),
+          progress=Progress(False, 10, 0, dict, stream=out, line_interval=0.0)).run(_START, 0)
+    lines = out.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "step 4/10: loss=2.5", "step 8/10: loss=6.5", "step 10/10: loss=9.5"]
+    assert all(line.endswith("steps/s)") for line in lines)
+    # Lines at most every line_interval seconds, but always the first and the last.
+    out = io.StringIO()
+    _loop(tmp_path / "slow", np.arange(1.0, 11.0),
+          progress=Progress(False, 10, 0, dict, stream=out, line_interval=3600.0)).run(_START, 0)
+    assert [line.split(" (")[0] for line in out.getvalue().splitlines()] == [
+        "step 4/10: loss=2.5", "step 10/10: loss=9.5"]
+
+
+def test_the_summary_names_the_step_the_headline_and_the_outputs(tmp_path, capsys):
+    (tmp_path / "eval.json").write_text("{}")
+    (tmp_path / "samples").mkdir()
+    Progress(False, 10, 4, dict).summary(10, {"modes": 8, "high_quality": 0.97}, tmp_path)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("Done: step 10/10 (6 steps in this call, ")
+    assert printed[1:] == ["  modes=8 high_quality=0.97", f"  in {tmp_path}: eval.json, samples/"]
+    Progress(False, 10, 4, dict, active=False).summary(10, {}, tmp_path)
+    assert capsys.readouterr().out == ""  # not the main process

@@ -36,7 +36,8 @@ from jgan.saved_configs import upgrade_config
 from jgan.train import writers
 from jgan.train.chunks import one_step_per_call, pipeline_batch
 from jgan.train.input import DeviceDataInput, PipelineInput, is_on_device
-from jgan.train.loop import Progress, TrainingLoop
+from jgan.train.loop import TrainingLoop
+from jgan.train.progress import Progress
 from jgan.train.resume import check_resumable
 from jgan.train.schedule import EventSchedule
 from jgan.train.setup import DataParallel, open_workdir, restore_or_init, save_config
@@ -209,9 +210,9 @@ def _train_chunk(config: ml_collections.ConfigDict, inp, data_sharding):
 
 
 def _progress(config: ml_collections.ConfigDict, start: int) -> Progress:
-    return Progress(config.progress_bar and jax.process_index() == 0, config.num_steps, start,
-                    lambda logged: {k: f"{v:.4f}" for k, v in logged.items()
-                                    if k != "learning_rate"})
+    return Progress(config.progress_bar, config.num_steps, start,
+                    lambda logged: {k: v for k, v in logged.items() if k != "learning_rate"},
+                    active=jax.process_index() == 0)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -252,10 +253,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         tested.update(evaluate(state, eval_split))
         writer.write_scalars(step, {k: tested[k] for k in ("test_loss", "test_accuracy")})
 
+    progress = _progress(config, start)
     loop = TrainingLoop(
         schedule=event_schedule(config), train_chunk=_train_chunk(config, inp, devices.data),
         steps_per_call=1, checked=("train_loss",), ckpts=ckpts, writer=writer, inp=inp,
-        progress=_progress(config, start), handlers={"eval": evaluate_event},
+        progress=progress, handlers={"eval": evaluate_event},
         # Means in float32, as this trainer always logged them.
         mean_dtype=np.float32)
     end = loop.run(state, start)
@@ -266,4 +268,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     if jax.process_index() == 0:
         (workdir / "eval.json").write_text(json.dumps(result, indent=2))
     writer.close()
+    progress.summary(end.step, {k: result[k] for k in ("test_accuracy", "test_loss")}, workdir)
     return result

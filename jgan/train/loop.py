@@ -17,43 +17,13 @@ import numpy as np
 from jgan.checkpoints import RunCheckpoints
 from jgan.train import writers
 from jgan.train.metrics import MetricsAccumulator, check_state_finite
+from jgan.train.progress import Progress
 from jgan.train.schedule import EventSchedule
 from jgan.train.setup import input_position
 from jgan.train.stopping import StopRequested, TimeLimit, exit_status
 
 # The events a caller handles itself, in the order they run (after "log").
 CALLER_EVENTS = ("sample", "eval")
-
-
-class Progress:
-    """A tqdm bar on stderr (main process, `config.progress_bar`), or nothing.
-
-    `postfix(last_logged)` picks and formats the logged means the bar shows.
-    """
-
-    def __init__(self, enabled: bool, num_steps: int, start: int,
-                 postfix: Callable[[dict], dict]):
-        self._bar = None
-        self._postfix = postfix
-        if enabled:
-            from tqdm import tqdm
-            self._bar = tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
-                             mininterval=1.0, file=sys.stderr)
-
-    def update(self, n: int) -> None:
-        """Advances the bar by `n` steps."""
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def show(self, last_logged: dict) -> None:
-        """Shows the newest logged means next to the bar."""
-        if self._bar is not None:
-            self._bar.set_postfix(self._postfix(last_logged), refresh=False)
-
-    def close(self) -> None:
-        """Closes the bar."""
-        if self._bar is not None:
-            self._bar.close()
 
 
 @dataclasses.dataclass
@@ -139,7 +109,6 @@ class TrainingLoop:
             state, metrics = self.train_chunk(state, n)
             self._metrics.add(step + 1, metrics)  # reads the previous call's, while this runs
             step += n
-            self.progress.update(n)
             events = self.schedule.events(step)
             stop_now = stop.requested  # read once: SIGTERM may arrive at any moment
             if stop_now:
@@ -147,9 +116,11 @@ class TrainingLoop:
             out_of_time = not stop_now and time_limit.reached()
             if out_of_time:  # ends like the last step
                 events.update(self.schedule.at_end)
+            if events:
+                self._handle(events, state, step)  # shows the means logged at `step` ...
+            self.progress.update(n)                # ... before the bar reaches it
             if not events:
                 continue
-            self._handle(events, state, step)
             if stop_now:
                 stopped = True
                 break
@@ -167,7 +138,7 @@ class TrainingLoop:
             if means:
                 self._last_logged = means
                 self.writer.write_scalars(step, means)
-                self.progress.show(means)
+                self.progress.show(step, means)
         for name in CALLER_EVENTS:
             if name in events and name in self.handlers:
                 self.handlers[name](state, step)

@@ -82,6 +82,15 @@ class RunEvaluation:
         return result
 
 
+def headline(result: dict) -> dict:
+    """The numbers of eval.json a person looks at first: the mixture's modes and
+    high-quality share, the metrics' and the family's headline scalars."""
+    out = {k: result[k] for k in ("modes", "high_quality") if k in result}
+    out.update(suite.scalar_summary(result.get("metrics", {})))
+    out.update(family_eval.summary(result.get("family_metrics")))
+    return out
+
+
 def final_metrics(config, state, inp, workdir: Path, generate, last_logged: dict, sampler) -> dict:
     """Mode coverage for mixtures and the last logged metrics.
 

@@ -23,9 +23,10 @@ from jgan.saved_configs import upgrade_config
 from jgan.sharding import on_mesh
 from jgan.train import builders, writers
 from jgan.train.chunks import make_train_chunk
-from jgan.train.run_evaluation import RunEvaluation
+from jgan.train.run_evaluation import RunEvaluation, headline
 from jgan.train.input import build_input
-from jgan.train.loop import Progress, TrainingLoop
+from jgan.train.loop import TrainingLoop
+from jgan.train.progress import Progress
 from jgan.train.resume import check_resumable
 from jgan.train.samples import SampleWriter, Sampling
 from jgan.train.schedule import EventSchedule
@@ -71,8 +72,9 @@ def _in_last_stage(staged: StagedTraining, handler):
 
 def _progress(config: ml_collections.ConfigDict, start: int, loss_keys: tuple[str, ...]) -> Progress:
     keys = (*loss_keys, *PROGRESS_EXTRAS)
-    return Progress(config.progress_bar and jax.process_index() == 0, config.num_steps, start,
-                    lambda logged: {k: f"{logged[k]:.3f}" for k in keys if k in logged})
+    return Progress(config.progress_bar, config.num_steps, start,
+                    lambda logged: {k: logged[k] for k in keys if k in logged},
+                    active=jax.process_index() == 0)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -128,4 +130,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     end = loop.run(state, start)
     result = evaluation.final(end, workdir, writer)
     writer.close()
+    loop.progress.summary(end.step, headline(result), workdir)
     return result
