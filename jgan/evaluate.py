@@ -3,7 +3,8 @@
     python -m jgan.evaluate --workdir=DIR --metrics=fid,kid,pr
     python -m jgan.evaluate --workdir=DIR --config=experiments/configs/dcgan_mnist.py
 
-The metrics and their settings come from the run's own config (`eval` section), from
+A 2-D mixture run is scored as its eval.json was: modes and high-quality share by the
+PacGAN protocol (no `--metrics`). Otherwise the metrics and their settings come from the run's own config (`eval` section), from
 `--config` (a config file whose `eval` section replaces the run's), and then from the
 flags, in that order. Samples come from the EMA generator when the run keeps one
 (`--no_ema` for the raw weights), with standing batch-norm statistics when the run's
@@ -65,7 +66,8 @@ def main(argv):
                           standing_stats=_STANDING.value)
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({**suite.scalar_summary(result.get("metrics", {})),
+    print(json.dumps({**{k: result[k] for k in ("modes", "high_quality") if k in result},
+                      **suite.scalar_summary(result.get("metrics", {})),
                       **family_eval.summary(result.get("family_metrics"))}, indent=2))
     print(f"Wrote {out}")
 

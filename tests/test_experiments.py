@@ -17,6 +17,8 @@ from PIL import Image
 
 from experiments.configs import mixture as mixture_configs
 from jgan.errors import NonFiniteLossError
+from jgan.eval.suite import EvalError
+from jgan.runs import evaluate_run
 from jgan.sample import draw, load_run
 from jgan.train import builders, trainer
 from tests.helpers import REPO_ROOT, load_config, require_shared_tfds
@@ -80,6 +82,18 @@ def test_mixture_configs_run_end_to_end(mixture_run, mixture, game):
     num_modes = 8 if mixture == "ring" else 25
     assert 0 <= result["modes"] <= num_modes and len(result["mode_counts"]) == num_modes
     assert 0.0 <= result["high_quality"] <= 1.0
+
+
+@pytest.mark.parametrize("arg", ["ring,non_saturating,runlocal", "grid,hinge_sn,runlocal"])
+def test_a_mixture_run_is_scored_again_as_its_eval_json(mixture_run, arg):
+    _, workdir, _ = mixture_run(arg)
+    saved = json.loads((workdir / "eval.json").read_text())
+    again = evaluate_run(workdir)
+    keys = ("step", "ema", "modes", "high_quality", "mode_counts", "kl_to_uniform",
+            "num_samples", "threshold", "protocol")
+    assert {k: again[k] for k in keys} == {k: saved[k] for k in keys}
+    with pytest.raises(EvalError, match="2-D mixture"):
+        evaluate_run(workdir, overrides={"metrics": "fid"})
 
 
 @pytest.mark.parametrize("name", ["dcgan_mnist", "wgan_gp_mnist", "sngan_mnist",

@@ -7,10 +7,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jgan.data.mixtures import mixture_of
 from jgan.eval import suite
 from jgan.families import evaluation as family_eval
 from jgan.train import builders
 from jgan.runs.load import load_run
+from jgan.train.run_evaluation import mixture_modes
 
 
 def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema: bool,
@@ -32,12 +34,33 @@ def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema:
         i += 1
 
 
+def _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config, *, seed: int,
+                          use_ema: bool) -> dict:
+    """The mode statistics of a 2-D mixture run, as its eval.json holds them."""
+    asked = (overrides or {}).get("metrics", (eval_config or config.eval).metrics)
+    if asked:
+        raise suite.EvalError(f"This run trains on a 2-D mixture ({config.data.name}): it is "
+                              f"scored by its modes and high-quality share (no --metrics), "
+                              f"not by {asked!r}, which need images.")
+    use_ema = use_ema and config.game.ema_decay is not None
+    sampler = builders.build_generator_inputs(config)
+    state = builders.build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
+    # The trainer's generator key, so that the run's seed reproduces its eval.json.
+    generate = functools.partial(sampler.jitted_generate(game, use_ema=use_ema),
+                                 key=jax.random.fold_in(jax.random.PRNGKey(seed), 2))
+    stats, _ = mixture_modes(mixture_of(config), state, generate, sampler, seed)
+    return {"workdir": str(Path(workdir).resolve()), "step": int(state.step), "ema": use_ema,
+            "seed": seed, **stats}
+
+
 def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | None = None,
                  seed: int | None = None, use_ema: bool = True,
                  standing_stats: int | None = None) -> dict:
     """Evaluates `workdir`'s latest checkpoint; returns the JSON-able results.
 
-    Conditional and InfoGAN runs with a classifier (`classifier_workdir`) also get the
+    A 2-D mixture run gets its mode statistics (modes, high_quality, mode_counts, ...:
+    `jgan.train.run_evaluation.mixture_modes`), as in its eval.json. Conditional and
+    InfoGAN runs with a classifier (`classifier_workdir`) also get the
     family's metrics (`jgan.families.evaluation`) under "family_metrics", as in the
     trainer's eval.json; a family with its own evaluation (`Family.evaluation`) asked
     for no sample metric gets that alone, as the trainer wrote it.
@@ -53,6 +76,9 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     """
     config, game, state = load_run(workdir)
     seed = config.seed if seed is None else seed
+    if config.data.kind == "mixture":
+        return _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config,
+                                     seed=seed, use_ema=use_ema)
     # A family's own evaluation (Family.evaluation) when no sample metric is asked for.
     family_evaluation = builders.build_family_evaluation(config, game)
     asked = (overrides or {}).get("metrics", (eval_config or config.eval).metrics)

@@ -104,15 +104,23 @@ def final_metrics(config, state, inp, workdir: Path, generate, last_logged: dict
     if getattr(inp, "num_skipped", 0):
         result["skipped_files"] = inp.num_skipped
     if isinstance(inp, MixtureInput):
-        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 3)
-        samples = np.asarray(generate(state, sampler.random(key, PROTOCOL_NUM_SAMPLES)))
-        stats = mode_statistics(samples, inp.mixture.means, inp.mixture.std)
+        stats, samples = mixture_modes(inp.mixture, state, generate, sampler, config.seed)
         result.update(stats)
-        result["protocol"] = (f"Lin et al. 2018 (PacGAN): {PROTOCOL_NUM_SAMPLES} samples, "
-                              f"nearest mode, high quality within {stats['threshold']:g} std "
-                              f"(std={inp.mixture.std}); a mode is covered by >= 1 such sample.")
         if jax.process_index() == 0:
             writers.scatter_plot(samples, inp.mixture.means, workdir / "samples" / "final.png",
                                  title=f"{stats['modes']}/{inp.mixture.num_modes} modes, "
                                        f"{100 * stats['high_quality']:.1f}% high quality")
     return result
+
+
+def mixture_modes(mixture, state, generate, sampler, seed: int) -> tuple[dict, np.ndarray]:
+    """The PacGAN protocol's mode statistics of a 2-D mixture run (`mode_statistics`,
+    with its "protocol" line) and the samples `[PROTOCOL_NUM_SAMPLES, 2]` they count:
+    the latents of key fold_in(PRNGKey(seed), 3), through `generate(state, inputs)`."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+    samples = np.asarray(generate(state, sampler.random(key, PROTOCOL_NUM_SAMPLES)))
+    stats = mode_statistics(samples, mixture.means, mixture.std)
+    stats["protocol"] = (f"Lin et al. 2018 (PacGAN): {PROTOCOL_NUM_SAMPLES} samples, "
+                         f"nearest mode, high quality within {stats['threshold']:g} std "
+                         f"(std={mixture.std}); a mode is covered by >= 1 such sample.")
+    return stats, samples
