@@ -14,7 +14,7 @@ import pytest
 
 from experiments.dynamics import discriminator_accuracy, loss_vs_quality
 from experiments.dynamics import mode_collapse as experiment
-from jgan.data.mixtures import get_mixture
+from jgan.data.mixtures import mixture_of
 from jgan.dynamics.mode_collapse import summarize_seeds, train_seeds
 from jgan.eval.modes import mode_statistics
 from jgan.families.adversarial import GENERATOR
@@ -65,7 +65,7 @@ def test_trajectories_have_one_column_per_measurement_and_match_the_protocol(gam
     for name in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_grad_norm", "g_grad_norm"):
         assert runs.metrics[name].shape == (3, 3), name
         assert np.all(np.isfinite(runs.metrics[name])), name
-    mixture = get_mixture("ring")
+    mixture = mixture_of(config)  # hinge_sn's config scales the ring by 10
     for seed_index, samples in enumerate(runs.samples):
         stats = mode_statistics(samples, mixture.means, mixture.std)
         assert stats == runs.final[seed_index]
@@ -180,3 +180,20 @@ def test_unrolled_second_order_script_splits_the_gradient():
         else:
             assert r["second_order"] > 0.0
     main(["--d_lr=1e-3", "--ks=1", "--at=0"])
+
+
+def test_the_lab_recipe_pins_what_its_figures_were_measured_with():
+    lab = lambda game: experiment.cell_config("grid", game, experiment.lab_recipe(game))
+    shipped = lambda game: experiment.cell_config("grid", game, experiment.RECIPES["config"](game))
+    unrolled, hinge = lab("unrolled"), lab("hinge_sn")
+    assert unrolled.game.unroll_steps == 5 and unrolled.optimizer.discriminator.learning_rate == 1e-3
+    assert hinge.data.mixture_scale == 1.0 and not hinge.game.ema_warmup
+    assert lab("pacgan").num_steps == 10_000
+    # The configs as shipped: the recipe with each game's own fixes.
+    assert shipped("unrolled").game.unroll_steps == 1
+    assert shipped("unrolled").optimizer.discriminator.learning_rate == 1e-4
+    assert shipped("hinge_sn").data.mixture_scale == 10.0 and shipped("hinge_sn").game.ema_warmup
+    assert shipped("pacgan").num_steps == 100_000
+    assert shipped("minimax").to_dict() == {**lab("minimax").to_dict(),
+                                            "game": {**lab("minimax").game.to_dict(),
+                                                     "ema_warmup": True}}

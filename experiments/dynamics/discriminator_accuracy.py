@@ -4,7 +4,7 @@
         [--num_steps=10000] [--eval_every=500] [--out=docs/figures/discriminator_accuracy.png]
 
 Two runs of the same game, `experiments/configs/mixture.py:MIXTURE,non_saturating` with
-the lab's recipe (`mode_collapse.LAB_RECIPE`) and `--set` overrides:
+the lab's recipe (`mode_collapse.lab_recipe`) and `--set` overrides:
 
 * stable: the config as it is, one D update per G update at equal learning rates;
 * dominating: the discriminator takes `--dominating_d_steps` updates per generator update
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.dynamics.figures import save_figure
-from experiments.dynamics.mode_collapse import LAB_RECIPE, cell_config, run_record
+from experiments.dynamics.mode_collapse import cell_config, lab_recipe, run_record
 from jgan.data.mixtures import get_mixture
 from jgan.dynamics.mode_collapse import train_seeds
 
@@ -46,7 +46,7 @@ def parse_args(argv=None):
 
 
 def configs(args) -> dict:
-    base = [*LAB_RECIPE, *args.set, f"num_steps={args.num_steps}"]
+    base = [*lab_recipe("non_saturating"), *args.set, f"num_steps={args.num_steps}"]
     stable = cell_config(args.mixture, "non_saturating", base, runlocal=args.runlocal)
     lr = stable.optimizer.discriminator.learning_rate * args.dominating_lr_ratio
     dominating = cell_config(args.mixture, "non_saturating",

@@ -5,9 +5,10 @@
         --seeds=0,1,2,3,4 --set=num_steps=20000 --set=optimizer.generator.learning_rate=1e-3
 
 Every (mixture, game) cell is the experiment config `experiments/configs/mixture.py:
-MIXTURE,GAME` with the lab's recipe (`LAB_RECIPE`: Adam at 10^-3 for both teams, decayed
-linearly to 0 over the second half, 10,000 steps; `--recipe=config` keeps the configs'
-own settings) and then the `--set key=value` overrides applied to every cell, trained for
+MIXTURE,GAME` with the lab's recipe (`lab_recipe`: Adam at 10^-3 for both teams, decayed
+linearly to 0 over the second half, 10,000 steps, with the settings the lab's figures
+were measured with pinned; `--recipe=config` keeps the configs' own settings, which
+since issue 25 are this recipe with each game's own fixes) and then the `--set key=value` overrides applied to every cell, trained for
 all seeds at once by `jgan.dynamics.mode_collapse.train_seeds` and measured with the
 PacGAN protocol (2,500 samples; high quality within 3 std; a mode is covered by one
 high-quality sample) every `--eval_every` steps. Writes, under --out_dir:
@@ -36,8 +37,8 @@ from jgan.data.mixtures import mixture_of
 from jgan.dynamics.mode_collapse import SeedRuns, summarize_seeds, train_seeds
 
 
-# The configs as shipped (Adam at 1e-4, 30,000 steps) leave the grid's generator
-# under-trained: its samples are smeared between modes (19 modes, 10-20 % high quality
+# The configs as shipped before issue 25 (Adam at 1e-4, 30,000 steps) left the grid's
+# generator under-trained: its samples are smeared between modes (19 modes, 10-20 % high quality
 # for the non-saturating game). Ten times the learning rate, decayed to 0, reaches ~90 %
 # in a third of the steps, which makes a table of 6 games x 2 mixtures x 5 seeds fit
 # a 2-core CPU.
@@ -46,7 +47,21 @@ LAB_RECIPE = ("num_steps=10000",
               "optimizer.discriminator.learning_rate=1e-3",
               "optimizer.generator.schedule='linear_decay'",
               "optimizer.discriminator.schedule='linear_decay'")
-RECIPES = {"lab": LAB_RECIPE, "config": ()}
+
+
+def lab_recipe(game: str) -> tuple[str, ...]:
+    """LAB_RECIPE's overrides for `game`, after pins of what the lab's figures
+    (docs/dynamics.md) were measured with before issue 25 changed the configs: no EMA
+    warm-up, hinge + spectral norm on the unscaled mixtures, Unrolled with k = 5 (at
+    LAB_RECIPE's discriminator rate). The lab's commands keep reproducing its figures."""
+    pins = ("game.ema_warmup=False", "data.mixture_scale=1.0")
+    if game == "unrolled":
+        pins += ("game.unroll_steps=5",)
+    return (*pins, *LAB_RECIPE)
+
+
+# recipe name -> game -> overrides; "config" measures the configs as shipped.
+RECIPES = {"lab": lab_recipe, "config": lambda game: ()}
 
 
 def parse_args(argv=None):
@@ -91,16 +106,10 @@ def apply_overrides(config, overrides):
     return config
 
 
-# The lab's figures (docs/dynamics.md) were measured before EMA warm-up became the
-# default: pinned, so that its commands keep reproducing them.
-PINNED_DEFAULTS = ("game.ema_warmup=False",)
-
-
 def cell_config(mixture: str, game: str, overrides, *, runlocal: bool = False):
-    """The config of one (mixture, game) cell: the shipped config, the lab's pinned
-    defaults, then `overrides`."""
+    """The config of one (mixture, game) cell: the shipped config, then `overrides`."""
     arg = f"{mixture},{game}" + (",runlocal" if runlocal else "")
-    return apply_overrides(mixture_configs.get_config(arg), (*PINNED_DEFAULTS, *overrides))
+    return apply_overrides(mixture_configs.get_config(arg), overrides)
 
 
 def run_record(runs: SeedRuns) -> dict:
@@ -195,7 +204,7 @@ def main(argv=None):
     for mixture in [m for m in args.mixtures.split(",") if m]:
         results, samples = {}, {}
         for game in games:
-            config = cell_config(mixture, game, [*RECIPES[args.recipe], *args.set],
+            config = cell_config(mixture, game, [*RECIPES[args.recipe](game), *args.set],
                                  runlocal=args.runlocal)
             start = time.perf_counter()
             runs = train_seeds(config, seeds, eval_every=args.eval_every)

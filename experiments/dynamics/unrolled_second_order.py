@@ -17,7 +17,7 @@ import argparse
 import jax
 import jax.numpy as jnp
 
-from experiments.dynamics.mode_collapse import RECIPES, cell_config
+from experiments.dynamics.mode_collapse import cell_config, lab_recipe
 from jgan.data.mixtures import mixture_of
 from jgan.core.steps import make_step
 from jgan.train import builders
@@ -32,7 +32,7 @@ def _norm(tree) -> float:
 
 def gradient_term_norms(d_lr: float, ks, at, *, seed: int = 0, overrides=()) -> list[dict]:
     """Rows `{d_lr, step, k, plain, direct, second_order}` of gradient norms."""
-    config = cell_config("grid", "non_saturating", [*RECIPES["lab"], *overrides,
+    config = cell_config("grid", "non_saturating", [*lab_recipe("non_saturating"), *overrides,
                                                     f"optimizer.discriminator.learning_rate={d_lr}"])
     mixture = mixture_of(config)
     game = builders.build_game(config)
