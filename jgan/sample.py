@@ -69,7 +69,7 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
     if config.data.kind == "mixture":
         from jgan.data.mixtures import mixture_of
         return writers.scatter_plot(x, mixture_of(config).means, out,
-                                    title=f"{Path(workdir).name}, step {step} · {weights}")
+                                    title=f"{Path(workdir).name}, step {step}\n{weights}")
     grid = writers.image_grid(x, columns=columns)
     writers.save_png(writers.titled(grid, [f"{Path(workdir).name}, step {step}", weights]), out)
     return grid

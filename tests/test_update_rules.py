@@ -453,6 +453,11 @@ def test_configs_saved_before_the_new_keys_still_build_and_resume(tmp_path):
                                        jax.eval_shape(builders.build_game(config).init,
                                                       jax.random.key(0), batch))
     (tmp_path / "config.json").write_text(json.dumps(old))
+    # EMA warm-up became the default after such runs: today's config names the key,
+    # and the old value resumes them.
+    with pytest.raises(builders.ConfigError, match=r"game\.ema_warmup \(False -> True\)"):
+        trainer._check_resumable(config, tmp_path)
+    config.game.ema_warmup = False
     trainer._check_resumable(config, tmp_path)          # raises if any key differs
     config.game.pack = 2
     with pytest.raises(builders.ConfigError, match="game.pack"):

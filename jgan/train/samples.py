@@ -90,7 +90,7 @@ class SampleWriter:
             if jax.process_index() != 0:
                 return
             img = writers.scatter_plot(points, self._inp.mixture.means, path,
-                                       title=f"step {step} · {self._sampling.weights}")
+                                       title=f"step {step}\n{self._sampling.weights}")
         else:
             images = np.asarray(jax.device_get(self._sampling.generate(state, self._grid_inputs)))
             if jax.process_index() != 0:
