@@ -283,3 +283,76 @@ def test_metric_names_that_would_overwrite_each_other_are_errors():
         for rule in ("alternating", "simultaneous", "extragradient"):
             with pytest.raises(ValueError, match=match):
                 jax.eval_shape(make_step(game, update_rule=rule), game.init(jax.random.key(0), {}), {})
+
+
+def phased_game(momentum=0.5):
+    """The adversarial autoencoder's shape: "fit" owns u and v (u pulled to 1, v to u),
+    "critic" owns c (pulled to u), and the phase "push" borrows u (pulled to -c) with
+    its own momentum SGD."""
+    return Game(teams={
+        "fit": Team(networks={"u": Scalar(0.0), "v": Scalar(0.0)}, optimizer=optax.sgd(LR),
+                    loss=lambda nets, batch, rng: ((nets("u") - 1.0) ** 2
+                                                   + (nets("v") - nets("u")) ** 2, {})),
+        "critic": team("c", 2.0, lambda nets, batch, rng: ((nets("c") - nets("u")) ** 2, {})),
+        "push": Team(networks={}, borrows=("u",), optimizer=optax.sgd(LR, momentum=momentum),
+                     loss=lambda nets, batch, rng: ((nets("u") + nets("c")) ** 2, {})),
+    }, example_inputs=lambda batch: {"u": (), "v": (), "c": ()})
+
+
+def test_a_phase_updates_the_network_it_borrows_with_its_own_optimizer():
+    game = phased_game()
+    state = game.init(jax.random.key(0), {})
+    assert state.teams["push"].params == {} and game.updated_networks("push") == ("u",)
+    step = jax.jit(make_step(game))
+    u, v, c, velocity = 0.0, 0.0, 2.0, 0.0
+    for _ in range(3):
+        before = state
+        state, metrics = step(state, {})
+        u, v = u - LR * (2 * (u - 1.0) - 2 * (v - u)), v - LR * 2 * (v - u)  # fit
+        c = sgd(c, u)                                                         # critic
+        velocity = 0.5 * velocity + 2 * (u + c)                               # push
+        np.testing.assert_allclose(metrics["push_loss"], (u + c) ** 2, rtol=1e-6)
+        u -= LR * velocity
+        for name, want in (("u", u), ("v", v)):
+            np.testing.assert_allclose(value(state, "fit", name), want, rtol=1e-5)
+        np.testing.assert_allclose(value(state, "critic", "c"), c, rtol=1e-5)
+        assert state.teams["push"].params == {}
+        # the phase's momentum lives in its own optimizer state, not the owner's
+        trace = jax.tree.leaves(state.teams["push"].opt_state)
+        np.testing.assert_allclose(trace[0], velocity, rtol=1e-5)
+        assert jax.tree.leaves(before.teams["fit"].opt_state) == []
+
+
+def test_a_phase_moves_only_what_it_borrows():
+    game = phased_game()
+    state = game.init(jax.random.key(0), {})
+    from jgan.core.step_parts import apply_update, team_gradients
+    g = team_gradients(game, state, {}, jax.random.key(1), team="push", axis_name=None)
+    assert set(g.grads) == {"u"}
+    new = apply_update(game, state, "push", g)
+    assert value(new, "fit", "u") != value(state, "fit", "u")
+    for owner, name in (("fit", "v"), ("critic", "c")):
+        assert value(new, owner, name) == value(state, owner, name)
+
+
+def test_phases_survive_a_checkpoint(tmp_path):
+    game = phased_game()
+    state = game.init(jax.random.key(0), {})
+    step = jax.jit(make_step(game))
+    state, _ = step(state, {})
+    restored = saved_and_restored(tmp_path, state, game, {})
+    chex.assert_trees_all_equal(restored, state)
+    chex.assert_trees_all_equal(step(restored, {}), step(state, {}))
+
+
+def test_borrowing_errors_are_named():
+    with pytest.raises(ValueError, match="borrows 'w', which is not a network of another"):
+        Game(teams={"a": team("a", 0.0, None),
+                    "b": Team(networks={}, borrows=("w",), loss=None, optimizer=optax.sgd(1))},
+             example_inputs=lambda batch: {})
+    with pytest.raises(ValueError, match="keeps no EMA"):
+        Team(networks={}, borrows=("a",), loss=None, optimizer=optax.sgd(1), ema_decay=0.9)
+    game = phased_game()
+    for rule in ("simultaneous", "extragradient", "optimistic"):
+        with pytest.raises(ValueError, match=r"Teams \['push'\] update networks other teams own"):
+            make_step(game, update_rule=rule)

@@ -13,7 +13,7 @@ def base_config(family: str = "gan") -> ml_collections.ConfigDict:
     """The defaults, with `family`'s own section `config.<family>` where it has one."""
     c = ml_collections.ConfigDict()
     c.task = "gan"               # what experiments.main trains: gan | classifier
-    c.family = family            # gan | conditional | acgan | infogan | autoencoder | vae
+    c.family = family            # a registered family: gan | conditional | acgan | infogan | autoencoder | vae | aae
     c.seed = 0
     c.num_steps = 1000
     c.max_train_seconds = 0.0    # > 0: end training after this long (then checkpoint, eval)

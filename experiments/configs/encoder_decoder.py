@@ -11,18 +11,28 @@ from experiments.configs.base import base_config
 DATASETS = ("mnist", "fashion_mnist")
 
 
-def one_team_config(family: str, *, learning_rate: float = 1e-3):
-    """`base_config(family)` whose optimizer section is the team's: `optimizer.<family>`,
-    Adam(learning_rate, b1=0.9, b2=0.999)."""
-    c = base_config(family)
+def adam(learning_rate: float, b1: float = 0.9) -> ml_collections.ConfigDict:
+    """An optimizer section: Adam(learning_rate, b1, b2=0.999), constant rate."""
     o = ml_collections.ConfigDict()
     o.name = "adam"
     o.learning_rate = learning_rate
     o.schedule = "constant"  # constant | linear_decay (to 0 over the last half)
-    o.b1 = 0.9
+    o.b1 = b1
     o.b2 = 0.999
     o.clip_weights = 0.0
-    c.optimizer = ml_collections.ConfigDict({family: o})
+    return o
+
+
+def one_team_config(family: str, *, learning_rate: float = 1e-3):
+    """`base_config(family)` whose optimizer section is the team's: `optimizer.<family>`,
+    Adam(learning_rate, b1=0.9, b2=0.999)."""
+    return teams_config(family, {family: adam(learning_rate)})
+
+
+def teams_config(family: str, optimizers: dict):
+    """`base_config(family)` with the optimizer sections `{team: section}`."""
+    c = base_config(family)
+    c.optimizer = ml_collections.ConfigDict(optimizers)
     return c
 
 

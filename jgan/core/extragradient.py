@@ -19,6 +19,7 @@ from jgan.core.step_parts import (
     finish_step,
     merge_metrics,
     metrics_prefix,
+    refuse_borrowing,
     step_rng,
     team_gradients,
     team_metrics,
@@ -56,6 +57,7 @@ def extragradient_step(state: GameState, batch: PyTree, *, game: Game, unroll_st
     Returns:
       `(new_state, metrics)`.
     """
+    refuse_borrowing(game, "extragradient")
     key = step_rng(state, axis_name)
     names = list(game.teams)
     pair = unrolled_pair(game) if unroll_steps else None

@@ -9,7 +9,10 @@ EMA weights. A GAN has two teams ("discriminator", "generator"), an autoencoder 
 an adversarial autoencoder three; CycleGAN's two generators or BiGAN's encoder with
 its generator are one team of two networks. Every loss reads every network, but its
 gradients reach only its own team's parameters: a network is updated by one team and
-read by the others.
+read by the others. A *phase* that updates a network another team owns (the
+adversarial autoencoder's encoder, trained to reconstruct by one team and to fool the
+code discriminator by another) names it in `Team.borrows`: the owner keeps the
+network's variables (and EMA), the borrowing team its own optimizer state over it.
 
 State that is not parameters (an image pool, a fade-in alpha, a queue) lives in
 `GameState.extras`: a loss reads it through `Networks.extras` and replaces entries
@@ -201,9 +204,11 @@ class Team:
     """One team: its networks, the loss it minimizes and how it is updated.
 
     Attributes:
-      networks: `{network name: module}`; names are unique across the game.
+      networks: `{network name: module}`, the networks the team owns; names are
+        unique across the game.
       loss: `(nets, batch, rng) -> (scalar loss, metrics)`, where `nets` binds every
-        network of the game; only this team's parameters are differentiated.
+        network of the game; only the parameters this team updates (its networks and
+        `borrows`) are differentiated.
       optimizer: optax transformation over the team's `{network name: params}`.
       ema_decay: decay of EMA weights of the team's params; None keeps none.
       ema_warmup: use min(ema_decay, (1 + t) / (10 + t)) at step t, as TensorFlow's
@@ -212,6 +217,10 @@ class Team:
         37 % at t = 1,000 with decay 0.999).
       metrics_prefix: the step's metrics of this team are `{prefix}_loss` and
         `{prefix}_grad_norm`; None uses the team's name.
+      borrows: names of networks owned by other teams that this team updates too, with
+        its own optimizer (a phase of a sequential schedule: only the alternating rule
+        takes such teams). The owner holds their variables and EMA; this team's
+        `TeamState` holds its own networks and an optimizer state over both.
     """
     networks: Mapping[str, nn.Module]
     loss: LossFn
@@ -219,10 +228,15 @@ class Team:
     ema_decay: float | None = None
     ema_warmup: bool = False
     metrics_prefix: str | None = None
+    borrows: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if not self.networks:
-            raise ValueError("A team needs at least one network.")
+        object.__setattr__(self, "borrows", tuple(self.borrows))
+        if not self.networks and not self.borrows:
+            raise ValueError("A team needs at least one network (its own or borrowed).")
+        if self.ema_decay is not None and not self.networks:
+            raise ValueError("A team that only borrows networks keeps no EMA of them (their "
+                             "owner does): ema_decay must be None.")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}.")
         if self.ema_warmup and self.ema_decay is None:
@@ -259,6 +273,41 @@ class Game:
                     raise ValueError(f"Network names must be unique across teams: {net!r} is "
                                      f"in both {seen[net]!r} and {team_name!r}.")
                 seen[net] = team_name
+        for team_name, team in self.teams.items():
+            for net in team.borrows:
+                if net not in seen or seen[net] == team_name:
+                    raise ValueError(
+                        f"Team {team_name!r} borrows {net!r}, which is not a network of "
+                        f"another team (networks: {sorted(seen)}).")
+
+    @property
+    def has_borrowing_teams(self) -> bool:
+        """Whether a team updates a network another team owns (`Team.borrows`)."""
+        return any(team.borrows for team in self.teams.values())
+
+    def updated_networks(self, team: str) -> tuple[str, ...]:
+        """The networks `team` updates: its own (sorted), then those it borrows."""
+        if team not in self.teams:
+            raise KeyError(f"No team named {team!r}; the game has {list(self.teams)}.")
+        return tuple(sorted(self.teams[team].networks)) + self.teams[team].borrows
+
+    def updated_params(self, state: GameState, team: str) -> dict[str, PyTree]:
+        """`{network: params}` of the networks `team` updates, from their owners."""
+        return {net: state.teams[self.team_of(net)].params[net]
+                for net in self.updated_networks(team)}
+
+    def with_updated(self, state: GameState, team: str, params: Mapping[str, PyTree],
+                     collections: Mapping[str, PyTree] | None = None) -> GameState:
+        """`state` with the params (and collections) of the networks `team` updates
+        replaced, each in its owner's `TeamState`."""
+        teams = dict(state.teams)
+        for net, value in params.items():
+            owner = self.team_of(net)
+            changed = {"params": {**teams[owner].params, net: value}}
+            if collections is not None:
+                changed["collections"] = {**teams[owner].collections, net: collections[net]}
+            teams[owner] = teams[owner].replace(**changed)
+        return state.replace(teams=teams)
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -287,6 +336,11 @@ class Game:
         inputs = self.example_inputs(example_batch)
         init_rng, run_rng = jax.random.split(rng)
         teams = {name: _init_team(team, inputs, init_rng) for name, team in self.teams.items()}
+        for name, team in self.teams.items():
+            if team.borrows:  # an optimizer state over the borrowed networks too
+                point = GameState(teams=teams, ema={}, extras={}, step=None, rng=None)
+                teams[name] = teams[name].replace(
+                    opt_state=team.optimizer.init(self.updated_params(point, name)))
         ema = {name: jax.tree.map(jnp.copy, teams[name].params)
                for name, team in self.teams.items() if team.ema_decay is not None}
         extras = dict(self.init_extras(example_batch)) if self.init_extras else {}

@@ -65,11 +65,11 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
     """
     if team not in game.teams:
         raise KeyError(f"No team named {team!r}; the game has {list(game.teams)}.")
-    team_state: TeamState = state.teams[team]
     loss_fn = game.teams[team].loss
+    updated = game.updated_networks(team)
 
     def objective(team_params):
-        point = state.replace_team(team, team_state.replace(params=team_params))
+        point = game.with_updated(state, team, team_params)
         if look_ahead is not None:
             point = look_ahead(point)
         nets = game.bind(point, train=True, rng=rng)
@@ -82,11 +82,10 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
             # gradient of the averaged loss is the mean gradient with or without checking
             # (and under pmap).
             loss = jax.lax.pmean(loss, axis_name)
-        return loss, (metrics, nets.updated_collections(team_state.params.keys()),
-                      nets.updated_extras())
+        return loss, (metrics, nets.updated_collections(updated), nets.updated_extras())
 
     (loss, (metrics, collections, extras)), grads = jax.value_and_grad(
-        objective, has_aux=True)(team_state.params)
+        objective, has_aux=True)(game.updated_params(state, team))
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
     return TeamGradients(loss, grads, collections, metrics, extras)
@@ -98,6 +97,31 @@ def apply_team_update(optimizer: optax.GradientTransformation, team_state: TeamS
     updates, opt_state = optimizer.update(grads, team_state.opt_state, team_state.params)
     return TeamState(params=optax.apply_updates(team_state.params, updates),
                      collections=collections, opt_state=opt_state)
+
+
+def apply_update(game: Game, state: GameState, team: str, g: TeamGradients) -> GameState:
+    """`state` after one optimizer update of `team` from its gradients `g`: the params
+    and collections of every network it updates (borrowed ones in their owners'
+    states) and its optimizer state. For a team that borrows nothing this is
+    `apply_team_update` on its `TeamState`."""
+    if not game.teams[team].borrows:
+        return state.replace_team(team, apply_team_update(
+            game.teams[team].optimizer, state.teams[team], g.grads, g.collections))
+    params = game.updated_params(state, team)
+    updates, opt_state = game.teams[team].optimizer.update(
+        g.grads, state.teams[team].opt_state, params)
+    state = game.with_updated(state, team, optax.apply_updates(params, updates), g.collections)
+    return state.replace_team(team, state.teams[team].replace(opt_state=opt_state))
+
+
+def refuse_borrowing(game: Game, rule: str) -> None:
+    """Raises a ValueError naming the teams when `game` has teams that update networks
+    other teams own (`Team.borrows`), which `rule` cannot step."""
+    borrowing = [name for name, team in game.teams.items() if team.borrows]
+    if borrowing:
+        raise ValueError(f"Teams {borrowing} update networks other teams own (Team.borrows): "
+                         "phases of a sequential schedule, which only the alternating rule "
+                         f"without unrolling takes, not {rule}.")
 
 
 def metrics_prefix(game: Game, team: str) -> str:

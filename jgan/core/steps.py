@@ -42,9 +42,11 @@ from jgan.core.extragradient import extragradient_step
 from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 from jgan.core.step_parts import (
     apply_team_update,
+    apply_update,
     finish_step,
     merge_metrics,
     metrics_prefix,
+    refuse_borrowing,
     split_update_batches,
     step_rng,
     team_gradients,
@@ -112,28 +114,27 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game,
     batches = split_update_batches(batch, num_slices)
     metrics, extras, j = {}, dict(state.extras), 0
     for name, n in repeats.items():
-        def update(team_state: TeamState, xs, name=name):
+        def update(teams: dict[str, TeamState], xs, name=name):
             team_batch, i = xs
-            point = state.replace_team(name, team_state).replace(extras=extras)
+            point = state.replace(teams=teams, extras=extras)
             g = _gradients(game, point, team_batch, jax.random.fold_in(key, i), team=name,
                            unroll_steps=unroll_steps, axis_name=axis_name)
-            new = apply_team_update(game.teams[name].optimizer, team_state, g.grads,
-                                    g.collections)
-            return new, (team_metrics(metrics_prefix(game, name), g.loss, g.grads, g.metrics),
-                         g.extras)
+            new = apply_update(game, point, name, g)
+            return new.teams, (team_metrics(metrics_prefix(game, name), g.loss, g.grads,
+                                            g.metrics), g.extras)
 
         team_batches = jax.tree.map(lambda x: x[num_slices - n:], batches)
         if n == 1:
-            team_state, (team_m, team_extras) = update(
-                state.teams[name], (jax.tree.map(lambda x: x[0], team_batches), j))
+            teams, (team_m, team_extras) = update(
+                state.teams, (jax.tree.map(lambda x: x[0], team_batches), j))
         else:
             # Extras a repeated team changes are not threaded between its own updates;
             # the last update's values are kept.
-            team_state, (team_m, team_extras) = jax.lax.scan(
-                update, state.teams[name], (team_batches, j + jnp.arange(n)))
+            teams, (team_m, team_extras) = jax.lax.scan(
+                update, state.teams, (team_batches, j + jnp.arange(n)))
             team_m = jax.tree.map(lambda m: jnp.mean(m, axis=0), team_m)
             team_extras = jax.tree.map(lambda e: e[-1], team_extras)
-        state = state.replace_team(name, team_state)
+        state = state.replace(teams=teams)
         extras.update(team_extras)
         merge_metrics(metrics, team_m, name)
         j += n
@@ -156,6 +157,7 @@ def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_ste
     Returns:
       `(new_state, metrics)`.
     """
+    refuse_borrowing(game, "simultaneous updates")
     key = step_rng(state, axis_name)
     teams, metrics, extras = {}, {}, dict(state.extras)
     for j, name in enumerate(game.teams):
@@ -233,6 +235,8 @@ def make_step(game: Game, *, update_rule: str = "alternating",
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}.")
     if unroll_steps:
         unrolled_pair(game, required=True)
+    if update_rule != "alternating" or unroll_steps:
+        refuse_borrowing(game, f"update_rule={update_rule!r} with unroll_steps={unroll_steps}")
     rule = {"simultaneous": simultaneous_step, "optimistic": optimistic_step,
             "extragradient": extragradient_step}.get(update_rule)
 

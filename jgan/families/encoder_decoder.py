@@ -53,8 +53,9 @@ def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
 
 
 def validate_networks(config: ml_collections.ConfigDict, family: str,
-                      data_kinds: tuple[str, ...]) -> None:
-    """Checks the section's network keys, the data kind and the one optimizer section.
+                      data_kinds: tuple[str, ...], teams: tuple[str, ...] | None = None) -> None:
+    """Checks the section's network keys, the data kind and the optimizer sections: one
+    per team, `optimizer.<team>` (`teams`; None: the one team named after the family).
 
     Raises:
       ConfigError: names the key at fault.
@@ -76,26 +77,32 @@ def validate_networks(config: ml_collections.ConfigDict, family: str,
         require(config.data.resolution % 4 == 0, "data.resolution",
                 f"the conv encoder halves it twice: needs a multiple of 4, got "
                 f"{config.data.resolution}.")
-    others = sorted(set(config.optimizer) - {family})
-    require(family in config.optimizer and not others, f"optimizer.{others[0] if others else family}",
-            f"the {family} family has one team, {family!r}, updated by optimizer.{family}; "
-            f"the config's optimizer sections are {sorted(config.optimizer)}.")
+    teams = (family,) if teams is None else tuple(teams)
+    wrong = sorted(set(config.optimizer) ^ set(teams))
+    has = (f"has one team, {teams[0]!r}, updated by optimizer.{teams[0]}" if len(teams) == 1
+           else f"has teams {list(teams)}, each updated by optimizer.<team>")
+    require(not wrong, f"optimizer.{wrong[0] if wrong else family}",
+            f"the {family} family {has}; the config's optimizer sections are "
+            f"{sorted(config.optimizer)}.")
     g = config.game
     require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
             f"d_steps, gradient_penalty_weight and r1_gamma are GAN keys the {family} family "
             "would ignore; leave them at 1, 0 and 0.")
 
 
-def build_networks(config: ml_collections.ConfigDict, family: str, *, variational: bool):
-    """`(encoder, decoder)` modules from `config.<family>` (module docstring)."""
+def build_networks(config: ml_collections.ConfigDict, family: str, *, variational: bool,
+                   code_dim: int | None = None):
+    """`(encoder, decoder)` modules from `config.<family>` (module docstring); the
+    encoder's output has `code_dim` units (None: `latent_dim`)."""
     s = config[family]
+    code_dim = s.latent_dim if code_dim is None else code_dim
     if s.network == "conv":
         d = config.data
-        return (ConvEncoder(latent_dim=s.latent_dim, resolution=d.resolution, width=s.width,
+        return (ConvEncoder(latent_dim=code_dim, resolution=d.resolution, width=s.width,
                             dense_hidden=s.dense_hidden, variational=variational),
                 ConvDecoder(resolution=d.resolution, channels=d.channels, width=s.width,
                             dense_hidden=s.dense_hidden))
-    return (MLPEncoder(latent_dim=s.latent_dim, hidden=tuple(s.hidden), variational=variational),
+    return (MLPEncoder(latent_dim=code_dim, hidden=tuple(s.hidden), variational=variational),
             MLPDecoder(hidden=tuple(s.hidden), output_dim=int(np.prod(data_shape(config)))))
 
 
@@ -129,14 +136,24 @@ def held_out_examples(config: ml_collections.ConfigDict, num: int) -> np.ndarray
         points = mixture_of(config).sample(jax.random.PRNGKey(HELD_OUT_SEED),
                                            num or MIXTURE_HELD_OUT)
         return np.asarray(points, np.float32)
+    return labelled_examples(config, num, split=config.eval.reference_split)[0]
+
+
+def labelled_examples(config: ml_collections.ConfigDict, num: int, *,
+                      split: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(images [N, R, R, C] float32 in [-1, 1], labels [N] int32)`: the first `num`
+    examples (0: all) of the image dataset's `split`, as the training pipeline reads
+    them."""
     from jgan.data.images import tfds_source
     from jgan.data.in_memory import load_examples
-    source = tfds_source(d.name, split=config.eval.reference_split, data_dir=d.data_dir or None)
-    images = load_examples(_FirstExamples(source, num), resolution=d.resolution,
-                           channels=d.channels, resize=d.resize)["image"]
+    d = config.data
+    source = tfds_source(d.name, split=split, data_dir=d.data_dir or None)
+    examples = load_examples(_FirstExamples(source, num), resolution=d.resolution,
+                             channels=d.channels, resize=d.resize)
+    images = examples["image"]
     if images.dtype == np.uint8:  # as the pipeline: x / 127.5 - 1
-        return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    return np.clip(images, -1.0, 1.0)
+        images = images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    return np.clip(images, -1.0, 1.0), examples["label"]
 
 
 def batched(fn, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:

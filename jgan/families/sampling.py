@@ -44,6 +44,10 @@ class GeneratorInputs:
       network: the name of the network that maps the inputs to data.
       to_data: the network's output `[N, ...]` -> data `[N, ...]` (images in
         [-1, 1]); None: the output is the data.
+      draw_latent: `(key, n) -> z [n, latent_dim]`, the prior of a `kind="latent"`
+        network when it is not N(0, I) (an adversarial autoencoder's mixture, swiss
+        roll or categorical code); None: z ~ N(0, I). Interpolations between such
+        draws are straight lines.
     """
     family: str
     latent_dim: int
@@ -52,6 +56,7 @@ class GeneratorInputs:
     kind: str | None = None
     network: str = GENERATOR
     to_data: Callable[[jax.Array], jax.Array] | None = None
+    draw_latent: Callable[[jax.Array, int], jax.Array] | None = None
 
     def __post_init__(self):
         if self.kind is None:
@@ -65,6 +70,9 @@ class GeneratorInputs:
         if self.kind == "codes" and self.codes is None:
             raise ValueError(f"The {self.family} family's generator takes codes: it needs "
                              "its codes.")
+        if self.draw_latent is not None and self.kind != "latent":
+            raise ValueError(f"draw_latent draws z alone: the {self.family} family's "
+                             f"generator takes {self.kind}.")
 
     @property
     def conditional(self) -> bool:
@@ -75,6 +83,8 @@ class GeneratorInputs:
         """n random inputs: `{"z"}`, `{"z", "labels"}` (uniform) or InfoGAN's codes."""
         if self.kind == "codes":
             return self.codes.sample(rng, n)
+        if self.draw_latent is not None:
+            return {"z": self.draw_latent(rng, n)}
         if not self.conditional:  # z from the key itself, as before families had inputs
             return {"z": jax.random.normal(rng, (n, self.latent_dim), jnp.float32)}
         z_rng, y_rng = jax.random.split(rng)
@@ -187,7 +197,10 @@ class GeneratorInputs:
         t = jnp.linspace(0.0, 1.0, steps)
         inputs = {k: jnp.repeat(v[::steps], steps, axis=0)
                   for k, v in base.items()}  # labels / codes fixed along a strip
-        if self.kind == "codes" and self.codes.noise == "uniform":
+        if self.draw_latent is not None:  # any prior: a straight line between two draws
+            ends = self.draw_latent(jax.random.fold_in(key, 1), 2 * rows).reshape(rows, 2, -1)
+            inputs[noise] = jnp.concatenate([e[0] + t[:, None] * (e[1] - e[0]) for e in ends])
+        elif self.kind == "codes" and self.codes.noise == "uniform":
             # A straight line stays inside the cube the uniform prior fills.
             ends = self.codes.sample_noise(jax.random.fold_in(key, 1), rows, 2)
             inputs[noise] = jnp.concatenate([e[0] + t[:, None] * (e[1] - e[0]) for e in ends])
