@@ -74,7 +74,9 @@ def test_on_mesh_sets_the_context_mesh_for_the_call_only():
 
 
 _CONFIGS = [("dcgan_mnist", "runlocal"), ("wgan_gp_mnist", "runlocal"),
-            ("conditional", "acgan,mnist,runlocal"), ("mixture", "ring,non_saturating,runlocal")]
+            ("conditional", "acgan,mnist,runlocal"), ("mixture", "ring,non_saturating,runlocal"),
+            # BigBiGAN's large-batch variant: batch norm over the global batch (cross-replica)
+            ("bigbigan", "mnist,large_batch,runlocal")]
 # Compared in losses and FLOPs only: InfoGAN's D has 64 x 1024 leaky-ReLU units after
 # batch norm, and on this draw one fake's pre-activation is 4e-7, within the ~5e-6
 # rounding difference of the two layouts, so its slope flips and D's update moves ~1 %.

@@ -3,7 +3,8 @@ registers itself (`jgan.families.registry`) with what a run needs of it: its con
 keys and their checks, its networks and game, what its generator takes, and optionally
 its own sample grids and evaluation. The GAN families (gan, conditional, acgan, infogan)
 have two teams; the autoencoder and the VAE one; the adversarial autoencoder three
-(reconstruction, discriminator, and the generator phase that borrows the encoder).
+(reconstruction, discriminator, and the generator phase that borrows the encoder);
+BiGAN / BigBiGAN two (the discriminator on pairs; the generator with the encoder).
 
 Importing this package registers every family below; `jgan.families.evaluation` (the
 metrics a family adds to a run's evaluation) is imported on its own.
@@ -16,11 +17,12 @@ from jgan.families.infogan import InfoGANCodes, QHead, infogan_game
 from jgan.families.autoencoder import autoencoder_game
 from jgan.families.vae import vae_game
 from jgan.families.aae import aae_game
+from jgan.families.bigan import bigan_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.families.registry import Family, family_names, get_family, register
 
 __all__ = ["Family", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "acgan_game",
-           "add_penalties",
+           "add_penalties", "bigan_game",
            "adversarial_game", "autoencoder_game", "conditional_game", "discriminator_metrics", "family_names",
            "gan_game", "get_family", "infogan_game", "register", "sample_labels", "sample_latent",
            "vae_game"]

@@ -63,17 +63,20 @@ class _GeneratorBlock(nn.Module):
     features: int
     num_classes: int | None
     bn_axis_name: str | None
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x, labels, *, train: bool):
         cbn = lambda name: ConditionalBatchNorm(self.num_classes, axis_name=self.bn_axis_name,
                                                 name=name)
+        sn = lambda layer: dense_or_conv_sn(layer, self.spectral_norm)
         h = nn.relu(cbn("bn1")(x, labels, train=train))
-        h = _conv(self.features, 3, glorot_relu, use_bias=False, name="conv1")(
-            upsample_nearest(h))
+        h = sn(_conv(self.features, 3, glorot_relu, use_bias=False, name="conv1"))(
+            upsample_nearest(h), train)
         h = nn.relu(cbn("bn2")(h, labels, train=train))
-        h = _conv(self.features, 3, glorot_relu, name="conv2")(h)
-        return h + upsample_nearest(_conv(self.features, 1, glorot, name="shortcut")(x))
+        h = sn(_conv(self.features, 3, glorot_relu, name="conv2"))(h, train)
+        shortcut = sn(_conv(self.features, 1, glorot, name="shortcut"))(x, train)
+        return h + upsample_nearest(shortcut)
 
 
 class ResNetGenerator(nn.Module):
@@ -87,6 +90,8 @@ class ResNetGenerator(nn.Module):
       resolution: 32 (4x4 start, 3 up-blocks) or 28 (7x7 start, 2 up-blocks).
       channels: output channels.
       bn_axis_name: axis to average batch statistics over inside `shard_map`/`pmap`.
+      spectral_norm: spectral-normalize every convolution and the projection, as in
+        BigGAN's generator (vectors in "batch_stats", updated only when training).
     """
     num_classes: int | None = None
     width: int = 256
@@ -94,6 +99,7 @@ class ResNetGenerator(nn.Module):
     resolution: int = 32
     channels: int = 3
     bn_axis_name: str | None = None
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, *,
@@ -106,14 +112,15 @@ class ResNetGenerator(nn.Module):
         if self.num_classes and labels is None:
             raise ValueError(f"ResNetGenerator(num_classes={self.num_classes}) needs labels.")
         base, blocks = (7, 2) if self.resolution == 28 else (4, 3)
-        x = nn.Dense(base * base * self.width, kernel_init=glorot, name="project")(z)
+        sn = lambda layer: dense_or_conv_sn(layer, self.spectral_norm)
+        x = sn(nn.Dense(base * base * self.width, kernel_init=glorot, name="project"))(z, train)
         x = x.reshape(z.shape[0], base, base, self.width)
         for i in range(blocks):
             x = _GeneratorBlock(self.width, self.num_classes, self.bn_axis_name,
-                                name=f"block{i}")(x, labels, train=train)
+                                self.spectral_norm, name=f"block{i}")(x, labels, train=train)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                          axis_name=self.bn_axis_name, name="out_bn")(x)
-        x = _conv(self.channels, 3, glorot, name="out_conv")(nn.relu(x))
+        x = sn(_conv(self.channels, 3, glorot, name="out_conv"))(nn.relu(x), train)
         return jnp.tanh(x)
 
 
@@ -139,7 +146,7 @@ class _DiscriminatorBlock(nn.Module):
         return h + x
 
 
-class _DiscriminatorTrunk(nn.Module):
+class DiscriminatorTrunk(nn.Module):
     """`[B, H, W, C]` -> h `[B, width]`: the blocks, ReLU and global sum pooling."""
     width: int
     spectral_norm: bool
@@ -187,7 +194,7 @@ class ResNetDiscriminator(nn.Module):
     spectral_norm: bool = True
 
     def setup(self):
-        self.trunk = _DiscriminatorTrunk(self.width, self.spectral_norm)
+        self.trunk = DiscriminatorTrunk(self.width, self.spectral_norm)
         self.head = _DiscriminatorHead(self.num_classes, self.spectral_norm)
 
     def features(self, x: jax.Array, *, train: bool = False) -> jax.Array:

@@ -1,0 +1,82 @@
+"""BigBiGAN (Donahue & Simonyan 2019; `jgan.families.bigan` with both unary terms) at
+small scale.
+
+    --config=experiments/configs/bigbigan.py:mnist           32 px (zero-padded), 1 channel
+    --config=experiments/configs/bigbigan.py:fashion_mnist   32 px (zero-padded), 1 channel
+    --config=experiments/configs/bigbigan.py:cifar10         32 px RGB, through TFDS (needs
+                                                             a network to download it)
+    --config=experiments/configs/bigbigan.py:mnist,large_batch   global batch 2,048,
+                                                             data-parallel over the mesh
+
+A BigGAN-style ResNet generator (batch norm, spectral norm, width 128), a stochastic
+RevNet encoder (3 stages of 2 reversible blocks, widths 32-64-128, an MLP head of 256),
+the pair discriminator (SNGAN ResNet trunk of width 64 for x, MLPs of 256 for z and for
+the joint score), z ~ N(0, I) of 64 dimensions, the hinge losses of BigBiGAN; Adam(2e-4,
+b1=0, b2=0.999) for both teams as BigGAN, batch 128, EMA of G and E (0.999).
+Under large_batch the batch is split over every device of the mesh and batch norm's
+statistics span the global batch (cross-replica), as jit over a sharded batch gives.
+Append `,runlocal` for the small variant that tests run.
+"""
+from experiments.configs.base import base_config
+
+DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3}
+
+
+def parse(arg: str, name: str) -> tuple[str, set]:
+    """`(dataset, options)` of a `DATASET[,large_batch][,runlocal]` argument."""
+    parts = [p for p in arg.split(",") if p]
+    if not parts or parts[0] not in DATASETS or set(parts[1:]) - {"large_batch", "runlocal"}:
+        raise ValueError(f"{name} takes '{'|'.join(DATASETS)}[,large_batch][,runlocal]', "
+                         f"got {arg!r}.")
+    return parts[0], set(parts[1:])
+
+
+def get_config(arg: str = "mnist"):
+    dataset, options = parse(arg, "bigbigan.py")
+    c = base_config("bigan")
+    c.data.kind = "tfds"
+    c.data.name = dataset
+    c.data.channels = DATASETS[dataset]
+    c.data.resolution = 32
+    c.data.resize = "pad" if c.data.channels == 1 else "bicubic"
+    c.data.on_device = dataset != "cifar10"
+    c.game.loss_type = "hinge"
+    c.game.ema_decay = 0.999
+    for o in c.optimizer.values():
+        o.learning_rate = 2e-4
+        o.b1 = 0.0
+    c.batch_size = 128
+    c.num_steps = 20_000
+    c.log_every = 200
+    c.sample_every = 2_000
+    c.checkpoint_every = 5_000
+    if "large_batch" in options:
+        c.batch_size = 2048
+        c.num_steps = 5_000
+        c.log_every = 50
+        c.sample_every = 500
+        c.checkpoint_every = 500
+    if "runlocal" in options:
+        apply_runlocal(c, large_batch="large_batch" in options)
+    return c
+
+
+def apply_runlocal(c, *, large_batch: bool = False):
+    """Tiny networks, a few steps (a batch of 16 under large_batch, 2 per fake device)."""
+    b = c.bigan
+    b.latent_dim = 8
+    b.generator_width = 8
+    b.encoder_widths = (4, 8)
+    b.encoder_blocks = 1
+    b.encoder_head_hidden = (16,)
+    b.discriminator_width = 8
+    b.latent_hidden = (16,)
+    b.joint_hidden = (16,)
+    b.eval_examples = 32
+    b.eval_batch_size = 16
+    c.data.on_device = False
+    c.batch_size = 16 if large_batch else 8
+    c.num_steps = 4
+    c.log_every = c.sample_every = c.checkpoint_every = 2
+    c.num_sample_images = 4
+    return c
