@@ -379,6 +379,9 @@ def probe_run(workdir: str | Path, network: str, *, dataset: str | None = None,
                         f"{TEST_SPLIT}",
             "linear": "multinomial logistic regression on train-standardized features, "
                       "L2-regularized, full-batch L-BFGS (jgan.eval.probe.linear_probe)",
+            "linear_bn_crelu": "the same on BigBiGAN's second readout: each dimension "
+                               "standardized with train statistics, then CReLU "
+                               "[max(h, 0), max(-h, 0)] (jgan.eval.probe.readout)",
             "l2": float(l2),
             "knn": "weighted k-NN, cosine similarity, votes exp(s / T) (Wu et al. 2018; "
                    "jgan.eval.probe.knn_accuracy)",
@@ -410,6 +413,7 @@ def main(argv):
     print(json.dumps({"network": result["network"], "random_init": result["random_init"],
                       "step": result["step"], "call": result["call"],
                       "linear_top1": result["linear"]["top1"],
+                      "linear_bn_crelu_top1": result["linear_bn_crelu"]["top1"],
                       "knn_top1": result["knn_top1"], "num_train": result["num_train"],
                       "num_test": result["num_test"], "feature_dim": result["feature_dim"]},
                      indent=2))

@@ -158,3 +158,17 @@ def test_probe_encoder_maps_a_jitted_encoder_over_sources():
     result = probe_encoder(encode, train, test, batch_size=16, k=5)
     assert result["num_train"] == 70 and result["num_test"] == 33 and result["feature_dim"] == 2
     assert result["linear"]["top1"] == 1.0 and result["knn_top1"] == 1.0
+
+
+def test_bn_crelu_readout_standardizes_then_splits_signs():
+    from jgan.eval.probe import readout
+    train = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])
+    test = np.array([[3.0, 12.0], [7.0, 8.0]])
+    train_r, test_r = readout(train, test, "bn_crelu")
+    std = np.sqrt(8 / 3)   # of (1, 3, 5); the constant dimension keeps scale 1
+    np.testing.assert_allclose(test_r, [[0, 2, 0, 0], [4 / std, 0, 0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(train_r[:, 0] - train_r[:, 2], (train[:, 0] - 3) / std, rtol=1e-6)
+    pooled = readout(train, test, "pooled")
+    np.testing.assert_array_equal(pooled[1], test.astype(np.float32))
+    with pytest.raises(ValueError, match="readout must be one of"):
+        readout(train, test, "bn")

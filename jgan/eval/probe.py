@@ -22,7 +22,8 @@ import numpy as np
 import optax
 import optax.tree
 
-__all__ = ["encode_source", "knn_accuracy", "linear_probe", "probe_encoder"]
+__all__ = ["READOUTS", "encode_source", "knn_accuracy", "linear_probe", "probe_encoder",
+           "readout"]
 
 
 def _check_features(name: str, features, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +217,35 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, *, k:
     return correct / len(test_x)
 
 
+READOUTS = ("pooled", "bn_crelu")
+
+
+def readout(train_features, test_features, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """BigBiGAN's two readouts of frozen features (Donahue & Simonyan 2019, Sec. 4):
+    "pooled", the features as they are; "bn_crelu", batch norm without learned scale
+    (each dimension standardized with the train split's mean and standard deviation)
+    followed by CReLU, h -> [max(h, 0), max(-h, 0)] (twice the dimensions).
+
+    Args:
+      train_features: (N, D) features of the train split.
+      test_features: (M, D) features of the test split.
+      kind: one of `READOUTS`.
+    Returns:
+      (train (N, D'), test (M, D')) float32.
+    """
+    if kind not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {kind!r}.")
+    train_x = np.asarray(train_features, np.float32)
+    test_x = np.asarray(test_features, np.float32)
+    if kind == "pooled":
+        return train_x, test_x
+    mean = train_x.mean(axis=0, dtype=np.float64)
+    std = train_x.std(axis=0, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    crelu = lambda x: np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=1)
+    return tuple(crelu(((x - mean) / std).astype(np.float32)) for x in (train_x, test_x))
+
+
 def encode_source(encode_fn: Callable, source, *, batch_size: int = 256,
                   num_examples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of the first ``num_examples`` examples of an image source.
@@ -262,18 +292,22 @@ def probe_encoder(encode_fn: Callable, train_source, test_source, *, batch_size:
     """Linear-probe and k-NN (cosine) accuracy of ``encode_fn`` on two image sources.
 
     Encodes both sources with :func:`encode_source`, then runs :func:`linear_probe`
-    (with ``l2``) and :func:`knn_accuracy` (cosine, ``k``, ``temperature``).
+    (with ``l2``) on both :func:`readout` s and :func:`knn_accuracy` (cosine, ``k``,
+    ``temperature``) on the features as they are.
 
     Returns:
-      dict with ``linear`` (the :func:`linear_probe` dict), ``knn_top1`` (float),
+      dict with ``linear`` (the :func:`linear_probe` dict of the features as they are),
+      ``linear_bn_crelu`` (the same on the batch norm + CReLU readout), ``knn_top1`` (float),
       ``num_train``, ``num_test``, ``feature_dim``, ``k``.
     """
     train_x, train_y = encode_source(encode_fn, train_source, batch_size=batch_size,
                                      num_examples=num_train)
     test_x, test_y = encode_source(encode_fn, test_source, batch_size=batch_size,
                                    num_examples=num_test)
+    bn_x, bn_test = readout(train_x, test_x, "bn_crelu")
     return {
         "linear": linear_probe(train_x, train_y, test_x, test_y, l2=l2),
+        "linear_bn_crelu": linear_probe(bn_x, train_y, bn_test, test_y, l2=l2),
         "knn_top1": knn_accuracy(train_x, train_y, test_x, test_y, k=k,
                                  temperature=temperature),
         "num_train": len(train_x),

@@ -4,7 +4,8 @@ keys and their checks, its networks and game, what its generator takes, and opti
 its own sample grids and evaluation. The GAN families (gan, conditional, acgan, infogan)
 have two teams; the autoencoder and the VAE one; the adversarial autoencoder three
 (reconstruction, discriminator, and the generator phase that borrows the encoder);
-BiGAN / BigBiGAN two (the discriminator on pairs; the generator with the encoder).
+BiGAN / BigBiGAN two (the discriminator on pairs; the generator with the encoder); VAE-GAN
+three (encoder, decoder, discriminator, each its own loss).
 
 Importing this package registers every family below; `jgan.families.evaluation` (the
 metrics a family adds to a run's evaluation) is imported on its own.
@@ -18,6 +19,7 @@ from jgan.families.autoencoder import autoencoder_game
 from jgan.families.vae import vae_game
 from jgan.families.aae import aae_game
 from jgan.families.bigan import bigan_game
+from jgan.families.vaegan import vaegan_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.families.registry import Family, family_names, get_family, register
 
@@ -25,4 +27,4 @@ __all__ = ["Family", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "ac
            "add_penalties", "bigan_game",
            "adversarial_game", "autoencoder_game", "conditional_game", "discriminator_metrics", "family_names",
            "gan_game", "get_family", "infogan_game", "register", "sample_labels", "sample_latent",
-           "vae_game"]
+           "vae_game", "vaegan_game"]
