@@ -36,6 +36,11 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                         "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
                         "max_shift": 2.0, "max_stroke": 0.5}}
 
+# Keys added to family sections after runs were saved; added to a saved config that holds
+# the section (its family's), with the values that reproduce those runs.
+SECTION_KEYS_ADDED_LATER = {f"{family}.residual_blocks": 2
+                            for family in ("autoencoder", "vae", "aae", "vaegan")}
+
 # Keys that moved into their family's own section (`config.<family>.*`), old -> new. A
 # saved config's old key goes to the new place when the run's family is the section's,
 # and is dropped otherwise (it held the neutral value: other families refused it).
@@ -79,6 +84,10 @@ def upgrade_config(saved: dict | ml_collections.ConfigDict) -> ml_collections.Co
         node.setdefault(leaf, json.loads(json.dumps(value)))
     if task == "gan":
         _move_keys(tree)
+        for key, value in SECTION_KEYS_ADDED_LATER.items():
+            section, leaf = key.split(".")
+            if isinstance(tree.get(section), dict):
+                tree[section].setdefault(leaf, json.loads(json.dumps(value)))
     return ml_collections.ConfigDict(tree)
 
 

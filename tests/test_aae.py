@@ -218,6 +218,10 @@ def test_small_variant_runs_end_to_end(trained_run, arg):
     assert saved == json.loads(json.dumps(result)) and saved["step"] == config.num_steps
     family = saved["family_metrics"]
     assert all(np.isfinite(family[key]) for key in keys) and family["prior"] == config.aae.prior
+    probe = family["probe"]   # the MLP encoder's code
+    assert (probe["num_train"], probe["num_test"]) == (64, config.aae.eval_examples)
+    assert probe["feature_dim"] == config.aae.latent_dim + (
+        config.aae.num_clusters if config.aae.prior == "clusters" else 0)
     if "cluster_test_error" in keys:
         assert 0 <= family["cluster_test_error"] <= 1
         assert len(family["cluster_labels"]) == config.aae.num_clusters

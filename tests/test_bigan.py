@@ -17,10 +17,11 @@ from PIL import Image
 from jgan.core.step_parts import team_gradients
 from jgan.errors import ConfigError
 from jgan.families.bigan import scale_network_updates
+from jgan.runs import evaluate_run
 from jgan.runs.load import load_run
 from jgan.sample import draw
-from jgan.train import builders, trainer
-from tests.helpers import load_config, require_shared_tfds
+from jgan.train import builders, classifier_trainer, trainer
+from tests.helpers import assert_results_close, load_config, require_shared_tfds
 
 
 def game_and_batch(arg="mnist,runlocal", name="bigbigan", **section):
@@ -115,6 +116,10 @@ def test_small_variant_runs_end_to_end(trained_run, name, arg):
     family = saved["family_metrics"]
     assert 0 < family["reconstruction_mse"] < 4 and family["num_examples"] == 32
     assert family["losses"] == ("bigbigan" if name == "bigbigan" else "bigan (non_saturating)")
+    probe = family["probe"]   # E's average-pooled trunk, BigBiGAN's readout
+    assert (probe["num_train"], probe["num_test"], probe["feature_dim"]) == (
+        64, 32, config.bigan.encoder_widths[-1])
+    assert all(0 <= probe[r]["top1"] <= 1 for r in ("linear", "linear_bn_crelu"))
     used = ("x", "z", "xz") if name == "bigbigan" else ("xz",)
     assert {f"score_{t}_{side}" for t in used for side in ("encoder", "generator")} | {
         "d_loss", "g_loss"} <= set(saved["final_metrics"])
@@ -132,3 +137,24 @@ def test_sample_draws_the_generator(tmp_path, trained_run):
     pixels = np.clip(np.rint((expected + 1) * 127.5), 0, 255).astype(np.uint8)
     np.testing.assert_allclose(grid[1:33, 1:33, 0].astype(int), pixels[0, ..., 0].astype(int),
                                atol=1)
+
+
+def test_evaluate_scores_samples_and_reconstructions_with_one_protocol(tmp_path, trained_run):
+    """`jgan.evaluate` with a sample metric and a classifier (of the runs' 32-px padded
+    digits) adds the family's probe and the reconstructions' scores, as eval.json would."""
+    config, workdir, result = trained_run("bigbigan", "mnist,runlocal")
+    classifier = load_config("classifier_mnist", "runlocal")
+    classifier.data.data_dir = require_shared_tfds()
+    classifier.data.resolution, classifier.data.resize = 32, "pad"
+    classifier_trainer.train_and_evaluate(classifier, tmp_path / "classifier")
+    evaluated = evaluate_run(workdir, overrides={
+        "metrics": "classifier_fd", "classifier_workdir": str(tmp_path / "classifier"),
+        "num_samples": 32, "num_real": 32})
+    assert np.isfinite(evaluated["metrics"]["classifier_fd"]["value"])
+    family = evaluated["family_metrics"]
+    assert_results_close(family["probe"], result["family_metrics"]["probe"], rel=1e-5)
+    scored = family["reconstructions"]
+    assert scored["num_examples"] == config.bigan.eval_examples == 32
+    assert 0 <= scored["label_agreement"] <= 1
+    assert 0 <= scored["classifier_accuracy_on_originals"] <= 1
+    assert np.isfinite(scored["metrics"]["classifier_fd"]["value"])

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jgan.saved_configs import (CLASSIFIER_KEYS_ADDED_LATER, KEYS_ADDED_LATER, MOVED_KEYS,
+                                SECTION_KEYS_ADDED_LATER,
                                 load_saved_config, upgrade_config)
 from tests.helpers import load_config
 
@@ -96,3 +97,18 @@ def test_keys_that_moved_to_a_family_section_move_on_upgrade():
     upgraded = upgrade_config(gan)
     assert "info_weight" not in upgraded.game and "categorical_codes" not in upgraded.model
     assert not {"infogan", "acgan", "conditional"} & set(upgraded.keys())
+
+
+@pytest.mark.parametrize("name,arg", [("autoencoder", "mnist"), ("aae", "mnist")])
+def test_section_keys_added_later_come_back_only_in_their_family(name, arg):
+    config = load_config(name, arg)
+    saved = json.loads(config.to_json_best_effort())
+    family = saved["family"]
+    for key in SECTION_KEYS_ADDED_LATER:
+        section, leaf = key.split(".")
+        if section == family:
+            del saved[section][leaf]
+    upgraded = upgrade_config(saved)
+    assert json.loads(upgraded.to_json_best_effort()) == json.loads(config.to_json_best_effort())
+    others = {key.split(".")[0] for key in SECTION_KEYS_ADDED_LATER} - {family}
+    assert not others & set(upgraded.keys())

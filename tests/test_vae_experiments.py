@@ -27,6 +27,8 @@ from tests.helpers import assert_results_close, load_config, require_shared_tfds
 RUNS = {
     ("autoencoder", "mnist,runlocal"): (("test_mse", "test_loss"), ("reconstructions",)),
     ("autoencoder", "fashion_mnist,runlocal"): (("test_mse", "test_loss"), ("reconstructions",)),
+    ("autoencoder", "fashion_mnist,revnet,runlocal"): (("test_mse", "test_loss"),
+                                                       ("reconstructions",)),
     ("vae", "mnist,runlocal"): (
         ("test_elbo", "test_log_likelihood_iwae", "test_nll_iwae", "test_reconstruction"),
         ("", "reconstructions", "traversals")),
@@ -86,6 +88,17 @@ def test_small_variant_runs_end_to_end(trained_run, name, arg):
         assert family["test_nll_iwae"] == -family["test_log_likelihood_iwae"]
     else:
         assert 0 < family["test_mse"] <= 4.0   # images in [-1, 1]
+    if config.data.kind != "mixture":   # the encoder's probe (jgan.families.representation)
+        probe = family["probe"]
+        s = config[name]
+        assert (probe["num_train"], probe["num_test"]) == (config.eval.probe_train,
+                                                           s.eval_examples)
+        # The code (VAE: its mean) for conv encoders, the pooled trunk for residual ones.
+        assert probe["feature_dim"] == (4 * s.width if s.network == "revnet" else s.latent_dim)
+        for readout in ("linear", "linear_bn_crelu"):
+            assert 0 <= probe[readout]["top1"] <= 1 and probe[readout]["num_classes"] == 10
+        assert 0 <= probe["knn_top1"] <= 1 and probe["protocol"]["k"] == 20
+        assert "reconstructions" not in family   # neither a classifier nor a metric asked
     for grid in grids:
         prefix = f"{grid}_" if grid else ""
         for step in range(config.sample_every, config.num_steps + 1, config.sample_every):

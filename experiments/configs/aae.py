@@ -14,19 +14,24 @@ batch 100; the reconstruction phase Adam(1e-3), the adversarial phases Adam(2e-4
 b1=0.5), all three decayed linearly to 0 over the second half. Reconstruction loss:
 Bernoulli cross-entropy on MNIST, mean squared error on Fashion-MNIST. Samples: decoded
 prior draws, reconstructions, and the scatter of 2-D test codes by label. eval.json: the
-test reconstruction error, and the clustering's test error. Append `,runlocal` for the
-small variant that tests run.
+test reconstruction error, the encoder's linear probes and k-NN, and the clustering's
+test error. `,revnet` (or `,resnet`): BigBiGAN's encoder on 32 px, as bigbigan.py's
+(`encoder_decoder.use_residual_encoder`). Append `,runlocal` for the small variant that
+tests run.
 """
 import re
 
-from experiments.configs.encoder_decoder import adam, apply_runlocal, image_data, teams_config
+from experiments.configs.encoder_decoder import (adam, apply_runlocal, image_data,
+                                                 take_encoder_option, teams_config,
+                                                 use_residual_encoder)
 
 PRIORS = ("gaussian", "mixture", "swiss_roll", "label_mixture")
-USAGE = "'mnist|fashion_mnist[,gaussian|mixture|swiss_roll|label_mixture|clustersK][,runlocal]'"
+USAGE = ("'mnist|fashion_mnist[,gaussian|mixture|swiss_roll|label_mixture|clustersK]"
+         "[,revnet|resnet][,runlocal]'")
 
 
 def get_config(arg: str = "mnist"):
-    parts = [p for p in arg.split(",") if p]
+    parts, encoder = take_encoder_option([p for p in arg.split(",") if p])
     runlocal = "runlocal" in parts
     parts = [p for p in parts if p != "runlocal"]
     priors = parts[1:] or ["gaussian"]
@@ -55,6 +60,9 @@ def get_config(arg: str = "mnist"):
     c.log_every = 200
     c.sample_every = 2_000
     c.checkpoint_every = 5_000
+    if encoder:
+        use_residual_encoder(c, "aae", encoder)
+        a.latent_dim = 5 if clusters else a.latent_dim
     if runlocal:
         apply_runlocal(c, "aae")
         a.latent_dim = 2

@@ -74,6 +74,7 @@ def apply_runlocal(c, *, large_batch: bool = False):
     b.joint_hidden = (16,)
     b.eval_examples = 32
     b.eval_batch_size = 16
+    c.eval.probe_train = 64
     c.data.on_device = False
     c.batch_size = 16 if large_batch else 8
     c.num_steps = 4

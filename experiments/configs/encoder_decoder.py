@@ -9,6 +9,7 @@ import ml_collections
 from experiments.configs.base import base_config
 
 DATASETS = ("mnist", "fashion_mnist")
+RESIDUAL_ENCODERS = ("resnet", "revnet")
 
 
 def adam(learning_rate: float, b1: float = 0.9) -> ml_collections.ConfigDict:
@@ -48,6 +49,31 @@ def image_data(c, dataset: str):
     return c
 
 
+def take_encoder_option(parts: list[str]) -> tuple[list[str], str | None]:
+    """`(parts without it, "resnet" | "revnet" | None)`: the `,revnet` / `,resnet` option
+    of a config argument."""
+    chosen = [p for p in parts if p in RESIDUAL_ENCODERS]
+    if len(chosen) > 1:
+        raise ValueError(f"at most one of {RESIDUAL_ENCODERS}, got {chosen}.")
+    return [p for p in parts if p not in RESIDUAL_ENCODERS], (chosen[0] if chosen else None)
+
+
+def use_residual_encoder(c, family: str, block: str):
+    """BigBiGAN's encoder (bigbigan.py's: 3 stages of 2 blocks, widths 32-64-128, a head of
+    256, a 64-dimensional code) on bigbigan.py's inputs (32 px, zero-padded), before the
+    `ConvDecoder` of width 32: the encoder architecture and inputs of the BigBiGAN and
+    BiGAN configs, for linear probes that compare the objectives alone."""
+    s = c[family]
+    s.network = block
+    s.width = 32
+    s.dense_hidden = 256
+    s.residual_blocks = 2
+    s.latent_dim = 64
+    c.data.resolution = 32
+    c.data.resize = "pad"
+    return c
+
+
 def apply_runlocal(c, family: str):
     """The small variant tests run end to end: tiny networks, a few steps, a small
     held-out set."""
@@ -56,8 +82,10 @@ def apply_runlocal(c, family: str):
     s.width = 4
     s.dense_hidden = 16
     s.hidden = (16, 16)
+    s.residual_blocks = 1
     s.eval_examples = 32
     s.eval_batch_size = 16
+    c.eval.probe_train = 64
     c.data.on_device = False
     c.batch_size = 8
     c.num_steps = 4

@@ -8,18 +8,23 @@
 Images: a 32-dimensional z, `ConvEncoder` / `ConvDecoder` of width 64 with a 512-unit
 dense layer, Adam(1e-3) decayed linearly to 0 over the second half, batch 128, the ELBO
 with one posterior sample. eval.json: the test ELBO and the importance-weighted bound
-with k = 5,000 (`vae.iwae_samples`), in nats. Append `,runlocal` for the small variant
+with k = 5,000 (`vae.iwae_samples`), in nats, and the encoder's linear probes and k-NN.
+`,revnet` (or `,resnet`): BigBiGAN's encoder on 32 px, as bigbigan.py's
+(`encoder_decoder.use_residual_encoder`). Append `,runlocal` for the small variant
 that tests run (k = 8 on 32 test images).
 """
-from experiments.configs.encoder_decoder import apply_runlocal, image_data, one_team_config
+from experiments.configs.encoder_decoder import (apply_runlocal, image_data, one_team_config,
+                                                 take_encoder_option, use_residual_encoder)
 
 DATA = ("mnist", "fashion_mnist", "mixture")
 
 
 def get_config(arg: str = "mnist"):
-    parts = [p for p in arg.split(",") if p]
-    if not parts or parts[0] not in DATA or set(parts[1:]) - {"runlocal"}:
-        raise ValueError(f"vae.py takes '{'|'.join(DATA)}[,runlocal]', got {arg!r}.")
+    parts, encoder = take_encoder_option([p for p in arg.split(",") if p])
+    if (not parts or parts[0] not in DATA or set(parts[1:]) - {"runlocal"}
+            or (encoder and parts[0] == "mixture")):
+        raise ValueError(f"vae.py takes '{'|'.join(DATA)}[,revnet|resnet][,runlocal]' (the "
+                         f"residual encoders for images), got {arg!r}.")
     data = parts[0]
     c = one_team_config("vae")
     v = c.vae
@@ -51,6 +56,8 @@ def get_config(arg: str = "mnist"):
         c.log_every = 500
         c.sample_every = 5_000
         c.checkpoint_every = 5_000
+        if encoder:
+            use_residual_encoder(c, "vae", encoder)
     if "runlocal" in parts:
         apply_runlocal(c, "vae")
         v.latent_dim = 2 if data == "mixture" else 4

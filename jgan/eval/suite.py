@@ -55,7 +55,9 @@ def default_eval_config():
     metrics: comma-separated names ("" = none); every: steps between evaluations during
     training (0 = only at the end); reference_split: the real data's split;
     standing_stats: recompute the sampling generator's batch-norm averages over this many
-    batches of its inputs before sampling (0 = off; `jgan.standing_statistics`); the rest
+    batches of its inputs before sampling (0 = off; `jgan.standing_statistics`);
+    probe_train: train images the encoder families' linear probe and k-NN fit on (0 =
+    all; `jgan.families.representation`); the rest
     as in `EvalSettings`.
     """
     import ml_collections
@@ -70,6 +72,7 @@ def default_eval_config():
     e.classifier_workdir = ""
     e.batch_size = 200
     e.standing_stats = 0   # batches for the generator's standing batch-norm statistics
+    e.probe_train = 0      # encoder families: train images the linear probe fits (0: all)
     return e
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from jgan.core.game import Game, Networks, Team
 from jgan.errors import require
-from jgan.families import autoencoder, encoder_decoder as ed
+from jgan.families import autoencoder, encoder_decoder as ed, representation
 from jgan.families.code_priors import PRIORS, CodePrior
 from jgan.families.code_scatter import code_scatter
 from jgan.families.registry import Family, register
@@ -297,9 +297,14 @@ def cluster_error(train_clusters: np.ndarray, train_labels: np.ndarray,
 
 def evaluate_codes(config: ml_collections.ConfigDict, game: Game):
     """`state -> dict`: the test reconstruction error over `aae.eval_examples` held-out
-    images (0: the split) and, for "clusters", `cluster_test_error` with its protocol."""
+    images (0: the split), the encoder's probe and the reconstructions' scores
+    (`jgan.families.representation`) and, for "clusters", `cluster_test_error` with its
+    protocol."""
     a, prior = config.aae, prior_of(config)
     codes_fn = _codes_fn(config, game)
+    represent = representation.RepresentationEvaluation(
+        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
+        batch_size=a.eval_batch_size)
 
     def evaluate(state):
         x, labels = ed.labelled_examples(config, a.eval_examples,
@@ -308,7 +313,8 @@ def evaluate_codes(config: ml_collections.ConfigDict, game: Game):
         mse = np.mean(np.square(out["images"].astype(np.float64) - x).reshape(len(x), -1), 1)
         result = {"test_mse": float(np.mean(mse)), "test_loss": float(np.mean(out["loss"])),
                   "loss": a.loss, "prior": a.prior, "num_examples": int(len(x)),
-                  "split": config.eval.reference_split}
+                  "split": config.eval.reference_split,
+                  **represent(state, x, labels, out["images"])}
         if prior.kind == "clusters":
             train_x, train_labels = ed.labelled_examples(config, a.cluster_examples,
                                                          split="train")

@@ -28,6 +28,7 @@ import numpy as np
 from jgan.core.game import Game, Networks, Team
 from jgan.errors import require
 from jgan.families import encoder_decoder as ed
+from jgan.families import representation
 from jgan.families.registry import Family, register
 from jgan.objectives.variational import bernoulli_log_likelihood
 from jgan.optimizers import build_optimizer
@@ -121,12 +122,18 @@ def sample_grids(config: ml_collections.ConfigDict, game: Game):
 def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     """`state -> dict`: over the held-out examples (`autoencoder.eval_examples`, 0: the
     whole split), `test_mse` (per pixel, of the reconstructions in [-1, 1]) and
-    `test_loss` (the training loss, `autoencoder.loss`), with how they were measured."""
+    `test_loss` (the training loss, `autoencoder.loss`), with how they were measured;
+    and the encoder's probe and the reconstructions' scores
+    (`jgan.families.representation`)."""
     reconstruct = _reconstruct_fn(config, game)
     s = config.autoencoder
+    represent = representation.RepresentationEvaluation(
+        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
+        batch_size=s.eval_batch_size)
 
     def evaluate(state):
-        x = ed.held_out_examples(config, s.eval_examples)
+        x, labels = ed.labelled_examples(config, s.eval_examples,
+                                         split=config.eval.reference_split)
         out = ed.batched(lambda i, chunk: reconstruct(state, chunk), x,
                          min(s.eval_batch_size, len(x)))
         mse = np.mean(np.square(out["images"].astype(np.float64) - x).reshape(len(x), -1), 1)
@@ -137,7 +144,8 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
                              "the split (as the training pipeline reads them, in [-1, 1]); "
                              "test_mse: squared error per pixel of the reconstruction "
                              "images in [-1, 1]; test_loss: the training loss "
-                             f"({s.loss}) per example.")}
+                             f"({s.loss}) per example."),
+                **represent(state, x, labels, out["images"])}
     return evaluate
 
 

@@ -39,6 +39,7 @@ import optax
 from jgan.core.game import Game, Networks, Team
 from jgan.errors import require
 from jgan.families import encoder_decoder as ed
+from jgan.families import representation
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.registry import Family, register
 from jgan.families.sampling import GeneratorInputs
@@ -277,12 +278,20 @@ def sample_grids(config: ml_collections.ConfigDict, game: Game):
 
 def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     """`state -> dict`: `reconstruction_mse`, the mean squared error per pixel of G(E(x))
-    (E's mean) over `bigan.eval_examples` held-out images, in [-1, 1] units."""
+    (E's mean) over `bigan.eval_examples` held-out images, in [-1, 1] units; the linear
+    probes and k-NN of E's average-pooled features, the classifier's label agreement
+    and the reference metrics of G(E(x)) (`jgan.families.representation`)."""
     b = config.bigan
     reconstruct = _reconstruct_fn(config, game)
+    represent = representation.RepresentationEvaluation(
+        config, features=representation.features_fn(
+            game, use_ema=config.game.ema_decay is not None,
+            prepare=lambda x: encoder_input(x, b.encoder_resolution)),
+        batch_size=b.eval_batch_size)
 
     def evaluate(state):
-        x = ed.held_out_examples(config, b.eval_examples)
+        x, labels = ed.labelled_examples(config, b.eval_examples,
+                                         split=config.eval.reference_split)
         out = ed.batched(lambda i, chunk: reconstruct(state, chunk), x,
                          min(b.eval_batch_size, len(x)))
         mse = np.mean(np.square(out["images"].astype(np.float64) - x).reshape(len(x), -1), 1)
@@ -291,7 +300,8 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
                 "losses": "bigbigan" if (b.unary_x or b.unary_z) else f"bigan ({config.game.loss_type})",
                 "protocol": ("G(E(x)) with E's mean (stochastic encoders) for the first "
                              "num_examples images of the split; squared error per pixel in "
-                             "[-1, 1] units.")}
+                             "[-1, 1] units."),
+                **represent(state, x, labels, out["images"])}
     return evaluate
 
 

@@ -9,6 +9,15 @@ Networks (`jgan.models.autoencoder`), from `config.<family>.*`:
 * `network="mlp"`: `MLPEncoder` / `MLPDecoder` with hidden widths `hidden` (any data;
   the decoder's flat output is reshaped to the data's shape); `hidden=()` makes both
   linear (the linear-Gaussian VAE).
+* `network="resnet"` or `"revnet"`: BigBiGAN's encoder, `jgan.models.residual_encoder.
+  ResidualEncoder` with stages of widths `(width, 2 width, 4 width)`, `residual_blocks`
+  blocks each and a head of `dense_hidden` units (0: none), before the `ConvDecoder` of
+  "conv": the same encoder architecture as the bigan family's, so that their linear
+  probes compare encoders trained by different objectives.
+
+An encoder's `features` are what `jgan.families.representation` probes: the code (the
+posterior mean of a VAE) for conv and mlp, the average-pooled trunk for resnet and
+revnet (BigBiGAN's readout).
 
 The families read these keys, not `config.model.*` (the GAN networks' section).
 
@@ -27,9 +36,11 @@ import numpy as np
 from jgan.core.game import Networks
 from jgan.errors import require
 from jgan.models.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from jgan.models.residual_encoder import ResidualEncoder
 
 ENCODER, DECODER = "encoder", "decoder"
-NETWORKS = ("conv", "mlp")
+RESIDUAL = ("resnet", "revnet")
+NETWORKS = ("conv", "mlp") + RESIDUAL
 HELD_OUT_SEED = 0
 MIXTURE_HELD_OUT = 10_000  # mixture points evaluated when `eval_examples` is 0
 
@@ -41,6 +52,7 @@ def add_network_keys(section: ml_collections.ConfigDict) -> ml_collections.Confi
     section.width = 32               # conv: channels of the first convolution
     section.dense_hidden = 256       # conv: dense layer after / before the convolutions
     section.hidden = (128, 128, 128)  # mlp: hidden widths of encoder and decoder (): linear
+    section.residual_blocks = 2      # resnet / revnet: blocks per stage of the encoder
     section.eval_examples = 0        # held-out examples evaluated (0: the whole split)
     section.eval_batch_size = 500    # examples per evaluation call
     return section
@@ -71,9 +83,13 @@ def validate_networks(config: ml_collections.ConfigDict, family: str,
             f"needs widths >= 1 (none: linear maps), got {tuple(s.hidden)}.")
     require(s.eval_examples >= 0, f"{family}.eval_examples", "must be >= 0 (0: all).")
     require(s.eval_batch_size >= 1, f"{family}.eval_batch_size", "must be >= 1.")
-    if s.network == "conv":
+    require(s.residual_blocks >= 1, f"{family}.residual_blocks", "must be >= 1.")
+    if s.network == "revnet":
+        require(s.width % 2 == 0, f"{family}.width",
+                f"reversible blocks split channels in halves: needs an even width, got {s.width}.")
+    if s.network != "mlp":
         require(config.data.kind != "mixture", f"{family}.network",
-                "conv takes images; 2-D mixture data needs network='mlp'.")
+                f"{s.network} takes images; 2-D mixture data needs network='mlp'.")
         require(config.data.resolution % 4 == 0, "data.resolution",
                 f"the conv encoder halves it twice: needs a multiple of 4, got "
                 f"{config.data.resolution}.")
@@ -96,14 +112,25 @@ def build_networks(config: ml_collections.ConfigDict, family: str, *, variationa
     encoder's output has `code_dim` units (None: `latent_dim`)."""
     s = config[family]
     code_dim = s.latent_dim if code_dim is None else code_dim
-    if s.network == "conv":
+    if s.network != "mlp":
         d = config.data
+        decoder = ConvDecoder(resolution=d.resolution, channels=d.channels, width=s.width,
+                              dense_hidden=s.dense_hidden)
+        if s.network in RESIDUAL:
+            return (ResidualEncoder(latent_dim=code_dim, widths=(s.width, 2 * s.width, 4 * s.width),
+                                    blocks_per_stage=s.residual_blocks, block=s.network,
+                                    stochastic=variational,
+                                    head_hidden=(s.dense_hidden,) if s.dense_hidden else ()),
+                    decoder)
         return (ConvEncoder(latent_dim=code_dim, resolution=d.resolution, width=s.width,
-                            dense_hidden=s.dense_hidden, variational=variational),
-                ConvDecoder(resolution=d.resolution, channels=d.channels, width=s.width,
-                            dense_hidden=s.dense_hidden))
+                            dense_hidden=s.dense_hidden, variational=variational), decoder)
     return (MLPEncoder(latent_dim=code_dim, hidden=tuple(s.hidden), variational=variational),
             MLPDecoder(hidden=tuple(s.hidden), output_dim=int(np.prod(data_shape(config)))))
+
+
+def encoder_features(nets: Networks, x: jax.Array) -> jax.Array:
+    """The encoder's linear-probe features `[B, D]` of x (module docstring)."""
+    return nets(ENCODER, x, method="features")
 
 
 def decode(nets: Networks, z: jax.Array, shape: tuple[int, ...]) -> jax.Array:

@@ -26,6 +26,7 @@ import numpy as np
 from jgan.data.in_memory import load_examples
 from jgan.eval import conditional as cond_eval
 from jgan.eval import suite
+from jgan.families import representation
 from jgan.families.network_names import Q_HEAD
 
 
@@ -174,7 +175,9 @@ def summary(result: dict | None) -> dict:
         out["eval/infogan_q_real_accuracy"] = float(result["categorical_code_real"]["accuracy"])
     if "continuous_codes" in result:
         out["eval/infogan_continuous_r2"] = float(result["continuous_codes"]["mean_r2"])
-    for key in ("test_elbo", "test_nll_iwae", "test_mse", "test_loss"):  # autoencoder, VAE
+    for key in ("test_elbo", "test_nll_iwae", "test_mse", "test_loss",  # autoencoder, VAE
+                "reconstruction_mse", "cluster_test_error"):
         if key in result:
             out[f"eval/{key}"] = float(result[key])
+    out.update(representation.summary(result))
     return out

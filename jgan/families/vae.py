@@ -41,6 +41,7 @@ import numpy as np
 from jgan.core.game import Game, Networks, Team
 from jgan.errors import require
 from jgan.families import encoder_decoder as ed
+from jgan.families import representation
 from jgan.families.registry import Family, register
 from jgan.families.sampling import GeneratorInputs
 from jgan.models.autoencoder import LearnedScale
@@ -242,6 +243,7 @@ def evaluate_bounds(config: ml_collections.ConfigDict, game: Game):
     v, shape = config.vae, ed.data_shape(config)
     use_ema = config.game.ema_decay is not None
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 8)
+    represent = None if config.data.kind == "mixture" else _representation(config, game)
 
     @jax.jit
     def bounds(state, target, i):
@@ -255,12 +257,20 @@ def evaluate_bounds(config: ml_collections.ConfigDict, game: Game):
             batch_key, mean=mean, log_var=log_var, log_likelihood_fn=log_likelihood_fn,
             num_samples=v.iwae_samples, chunk_size=v.iwae_chunk)
         return {"elbo": terms.elbo, "kl": terms.kl, "iwae": iwae,
-                "log_likelihood": terms.expected_log_likelihood}
+                "log_likelihood": terms.expected_log_likelihood,
+                "images": to_data(ed.decode(nets, mean, shape), likelihood=v.likelihood,
+                                  shape=shape)}
 
     def evaluate(state):
-        target = _eval_target(config, ed.held_out_examples(config, v.eval_examples))
+        if represent is None:
+            x, labels = ed.held_out_examples(config, v.eval_examples), None
+        else:
+            x, labels = ed.labelled_examples(config, v.eval_examples,
+                                             split=config.eval.reference_split)
+        target = _eval_target(config, x)
         out = ed.batched(lambda i, chunk: bounds(state, chunk, i), target,
                          min(v.eval_batch_size, len(target)))
+        images = out.pop("images")
         mean = {name: float(np.mean(values.astype(np.float64))) for name, values in out.items()}
         data = ("2-D points drawn from the mixture with PRNGKey(0)"
                 if config.data.kind == "mixture" else
@@ -281,8 +291,19 @@ def evaluate_bounds(config: ml_collections.ConfigDict, game: Game):
                              "(beta = 1), test_reconstruction: minus its first term; "
                              "test_log_likelihood_iwae: log (1/k) sum_i p(x, z_i) / "
                              "q(z_i | x), k = iwae_samples (Burda et al. 2016), a lower "
-                             "bound on log p(x); test_nll_iwae = its negative.")}
+                             "bound on log p(x); test_nll_iwae = its negative."),
+                **({} if represent is None else represent(state, x, labels, images))}
     return evaluate
+
+
+def _representation(config, game: Game) -> representation.RepresentationEvaluation:
+    """The probe of the encoder's features of what it reads (the held-out images
+    binarized once, as `_eval_target`) and the scores of Dec(E's mean) as images."""
+    v = config.vae
+    return representation.RepresentationEvaluation(
+        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
+        batch_size=v.eval_batch_size,
+        encoder_input=lambda x: np.asarray(_encoder_view(_eval_target(config, x), v)))
 
 
 FAMILY = register(Family(

@@ -40,6 +40,7 @@ import numpy as np
 from jgan.core.game import Game, Networks, Team
 from jgan.errors import require
 from jgan.families import encoder_decoder as ed
+from jgan.families import representation
 from jgan.families.network_names import DISCRIMINATOR
 from jgan.families.registry import Family, register
 from jgan.families.sampling import GeneratorInputs
@@ -66,7 +67,9 @@ def config_section() -> ml_collections.ConfigDict:
 def _validate(config: ml_collections.ConfigDict) -> None:
     v = config.vaegan
     ed.validate_networks(config, FAMILY_NAME, ("tfds",), teams=TEAMS)
-    require(v.network == "conv", "vaegan.network", "the discriminator judges images: needs conv.")
+    require(v.network != "mlp", "vaegan.network",
+            "the decoder makes images for a convolutional discriminator: needs conv, resnet "
+            "or revnet (the encoder; the decoder is conv).")
     require(v.gamma >= 0, "vaegan.gamma", f"must be >= 0, got {v.gamma}.")
     require(v.discriminator_normalization in ("layer", "none", "batch"),
             "vaegan.discriminator_normalization",
@@ -202,13 +205,19 @@ def sample_grids(config: ml_collections.ConfigDict, game: Game):
 
 def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     """`state -> dict`: `reconstruction_mse`, squared error per pixel of Dec(mean) over
-    `vaegan.eval_examples` held-out images (0: the split), in [-1, 1] units."""
+    `vaegan.eval_examples` held-out images (0: the split), in [-1, 1] units; the
+    encoder's probe and the reconstructions' scores (`jgan.families.representation`)."""
     v = config.vaegan
     codes = _codes_fn(config, game)
-    generate = prior_inputs(config).jitted_generate(game, use_ema=config.game.ema_decay is not None)
+    use_ema = config.game.ema_decay is not None
+    generate = prior_inputs(config).jitted_generate(game, use_ema=use_ema)
+    represent = representation.RepresentationEvaluation(
+        config, features=representation.features_fn(game, use_ema=use_ema),
+        batch_size=v.eval_batch_size)
 
     def evaluate(state):
-        x = ed.held_out_examples(config, v.eval_examples)
+        x, labels = ed.labelled_examples(config, v.eval_examples,
+                                         split=config.eval.reference_split)
         out = ed.batched(lambda i, chunk: {"images": generate(
             state, {"z": codes(state, chunk)["mean"]}, jax.random.key(0))}, x,
             min(v.eval_batch_size, len(x)))
@@ -216,7 +225,8 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
         return {"reconstruction_mse": float(np.mean(mse)), "num_examples": int(len(x)),
                 "split": config.eval.reference_split,
                 "protocol": "Dec(E's mean) for the first num_examples images of the split; "
-                            "squared error per pixel in [-1, 1] units."}
+                            "squared error per pixel in [-1, 1] units.",
+                **represent(state, x, labels, out["images"])}
     return evaluate
 
 

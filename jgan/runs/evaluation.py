@@ -62,8 +62,10 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     `jgan.train.run_evaluation.mixture_modes`), as in its eval.json. Conditional and
     InfoGAN runs with a classifier (`classifier_workdir`) also get the
     family's metrics (`jgan.families.evaluation`) under "family_metrics", as in the
-    trainer's eval.json; a family with its own evaluation (`Family.evaluation`) asked
-    for no sample metric gets that alone, as the trainer wrote it.
+    trainer's eval.json. A family with its own evaluation (`Family.evaluation`: the
+    encoder families' probes and reconstruction scores, a VAE's bounds) gets it under
+    "family_metrics" too, with the same eval settings; asked for no sample metric, it
+    gets that alone, as the trainer wrote it.
 
     Args:
       workdir: a GAN run's workdir.
@@ -79,18 +81,20 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     if config.data.kind == "mixture":
         return _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config,
                                      seed=seed, use_ema=use_ema)
-    # A family's own evaluation (Family.evaluation) when no sample metric is asked for.
-    family_evaluation = builders.build_family_evaluation(config, game)
-    asked = (overrides or {}).get("metrics", (eval_config or config.eval).metrics)
-    if family_evaluation is not None and not asked:
-        return {"workdir": str(Path(workdir).resolve()), "step": int(state.step),
-                "family_metrics": family_evaluation(state)}
     if eval_config is not None:
         config.eval = eval_config
     if "eval" not in config:  # saved before runs had an eval section
         config.eval = suite.default_eval_config()
     if standing_stats is not None:
         config.eval.standing_stats = standing_stats
+    # The family's own evaluation (Family.evaluation) reads the config's eval section:
+    # the same settings as the sample metrics.
+    family_evaluation = builders.build_family_evaluation(
+        _with_eval_overrides(config, overrides), game)
+    asked = (overrides or {}).get("metrics", config.eval.metrics)
+    if family_evaluation is not None and not asked:
+        return {"workdir": str(Path(workdir).resolve()), "step": int(state.step),
+                "family_metrics": family_evaluation(state)}
     settings = suite.EvalSettings.from_config(config, **(overrides or {}))
     if not settings.metrics:
         raise suite.EvalError("No metrics: pass --metrics=... or set eval.metrics in the config.")
@@ -110,4 +114,24 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
         generate=functools.partial(generate, key=jax.random.fold_in(rng, 2)))  # the trainer's
     if family_evaluator is not None:
         results["family_metrics"] = family_evaluator(state)
+    if family_evaluation is not None:   # as the trainer's eval.json: both, merged
+        results["family_metrics"] = {**results.get("family_metrics", {}),
+                                     **family_evaluation(state)}
     return results
+
+
+# `EvalSettings` fields that are `eval` keys of another name, and `data` keys.
+_EVAL_KEYS = {"split": "reference_split"}
+_DATA_KEYS = ("data_dir",)
+
+
+def _with_eval_overrides(config, overrides: dict | None):
+    """A copy of `config` whose `eval` (and `data.data_dir`) hold `overrides`, the
+    `EvalSettings` fields `evaluate_run` was given."""
+    config = config.copy_and_resolve_references()
+    for name, value in (overrides or {}).items():
+        if name in _DATA_KEYS:
+            config.data[name] = value
+        else:
+            config.eval[_EVAL_KEYS.get(name, name)] = value
+    return config
