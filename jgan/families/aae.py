@@ -302,9 +302,7 @@ def evaluate_codes(config: ml_collections.ConfigDict, game: Game):
     protocol."""
     a, prior = config.aae, prior_of(config)
     codes_fn = _codes_fn(config, game)
-    represent = representation.RepresentationEvaluation(
-        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
-        batch_size=a.eval_batch_size)
+    represent = representation.for_game(config, game, batch_size=a.eval_batch_size)
 
     def evaluate(state):
         x, labels = ed.labelled_examples(config, a.eval_examples,

@@ -127,9 +127,7 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     (`jgan.families.representation`)."""
     reconstruct = _reconstruct_fn(config, game)
     s = config.autoencoder
-    represent = representation.RepresentationEvaluation(
-        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
-        batch_size=s.eval_batch_size)
+    represent = representation.for_game(config, game, batch_size=s.eval_batch_size)
 
     def evaluate(state):
         x, labels = ed.labelled_examples(config, s.eval_examples,

@@ -283,11 +283,9 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     and the reference metrics of G(E(x)) (`jgan.families.representation`)."""
     b = config.bigan
     reconstruct = _reconstruct_fn(config, game)
-    represent = representation.RepresentationEvaluation(
-        config, features=representation.features_fn(
-            game, use_ema=config.game.ema_decay is not None,
-            prepare=lambda x: encoder_input(x, b.encoder_resolution)),
-        batch_size=b.eval_batch_size)
+    represent = representation.for_game(
+        config, game, batch_size=b.eval_batch_size,
+        prepare=lambda x: encoder_input(x, b.encoder_resolution))
 
     def evaluate(state):
         x, labels = ed.labelled_examples(config, b.eval_examples,

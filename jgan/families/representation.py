@@ -167,6 +167,17 @@ class RepresentationEvaluation:
         return result
 
 
+def for_game(config: ml_collections.ConfigDict, game, *, batch_size: int, prepare=None,
+             encoder_input=None) -> RepresentationEvaluation:
+    """The `RepresentationEvaluation` of `game`'s "encoder" network: its `features` of
+    `prepare(x)` (see `features_fn`) with the sampling weights the run keeps (EMA when
+    `config.game.ema_decay` is set), `batch_size` images per call."""
+    use_ema = config.game.get("ema_decay") is not None
+    return RepresentationEvaluation(
+        config, features=features_fn(game, use_ema=use_ema, prepare=prepare),
+        batch_size=batch_size, encoder_input=encoder_input)
+
+
 def summary(result: dict) -> dict:
     """Headline scalars of a family result holding `RepresentationEvaluation`'s keys."""
     out = {}

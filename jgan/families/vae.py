@@ -300,9 +300,8 @@ def _representation(config, game: Game) -> representation.RepresentationEvaluati
     """The probe of the encoder's features of what it reads (the held-out images
     binarized once, as `_eval_target`) and the scores of Dec(E's mean) as images."""
     v = config.vae
-    return representation.RepresentationEvaluation(
-        config, features=representation.features_fn(game, use_ema=config.game.ema_decay is not None),
-        batch_size=v.eval_batch_size,
+    return representation.for_game(
+        config, game, batch_size=v.eval_batch_size,
         encoder_input=lambda x: np.asarray(_encoder_view(_eval_target(config, x), v)))
 
 

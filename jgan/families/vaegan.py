@@ -211,9 +211,7 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
     codes = _codes_fn(config, game)
     use_ema = config.game.ema_decay is not None
     generate = prior_inputs(config).jitted_generate(game, use_ema=use_ema)
-    represent = representation.RepresentationEvaluation(
-        config, features=representation.features_fn(game, use_ema=use_ema),
-        batch_size=v.eval_batch_size)
+    represent = representation.for_game(config, game, batch_size=v.eval_batch_size)
 
     def evaluate(state):
         x, labels = ed.labelled_examples(config, v.eval_examples,
