@@ -52,6 +52,9 @@ def test_recomputed_gradients_equal_those_of_the_plain_stack():
     assert max(jax.tree.leaves(errors)) < 1e-5, errors
 
 
+ACTIVATION_BYTES = 8 * 8 * 8 * 4 * 4      # one channel half of the [8, 8, 8, 8] input, f32
+
+
 def backward_memory(num_blocks: int, recompute: bool) -> int:
     x = jnp.zeros((8, 8, 8, 8))
     stack = ReversibleStack(num_blocks=num_blocks, recompute=recompute)
@@ -63,8 +66,12 @@ def backward_memory(num_blocks: int, recompute: bool) -> int:
 def test_backward_memory_stays_flat_in_depth():
     flat = [backward_memory(n, True) for n in (2, 6)]
     stored = [backward_memory(n, False) for n in (2, 6)]
-    assert flat[0] == flat[1]
-    assert stored[1] > 2 * stored[0] and stored[1] > 2 * flat[1]
+    # Four more blocks: stored activations grow by several activations per block; the
+    # recomputing stack only by its parameter gradients (about 2.5 KB a block here),
+    # less than one activation per block.
+    assert flat[1] - flat[0] < 4 * ACTIVATION_BYTES / 2, flat
+    assert stored[1] - stored[0] > 4 * 4 * ACTIVATION_BYTES, stored
+    assert stored[1] > 2 * flat[1]
 
 
 @pytest.mark.parametrize("block", ["resnet", "revnet"])
