@@ -15,7 +15,7 @@ import pytest
 import scipy.linalg
 import scipy.stats
 
-from jgan.eval.fid import GaussianStats, fid, frechet_distance
+from jgan.eval.fid import GaussianStats, fid, fid_of_features, frechet_distance
 
 METHODS = ("sqrtm", "eigh")
 
@@ -222,3 +222,18 @@ def test_frechet_distance_rejects_bad_input():
     with pytest.raises(ValueError, match="imaginary"):
         # Not PSD: S1 S2 = -I has no real square root.
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), -np.eye(2))
+
+
+@pytest.mark.parametrize("sizes", [(5, 7), (3, 300), (300, 4), (200, 150)])
+def test_fid_of_features_equals_fid_of_their_statistics(sizes):
+    """The sample-space route (fewer vectors than the 64 dimensions) and the full one."""
+    rng = np.random.default_rng(sum(sizes))
+    mixing = rng.normal(size=(64, 64))
+    a = rng.normal(size=(sizes[0], 64)) @ mixing
+    b = rng.normal(size=(sizes[1], 64)) @ mixing * 0.7 + 0.3
+    expected = fid(GaussianStats.from_features(a), GaussianStats.from_features(b), method="eigh")
+    # eigh adds the square roots of rounding-level eigenvalues: 1e-7 relative here.
+    np.testing.assert_allclose(fid_of_features(a, b), expected, rtol=1e-6)
+    assert fid_of_features(a, a) == pytest.approx(0.0, abs=1e-6 * expected)
+    with pytest.raises(ValueError, match="features_b needs at least 2"):
+        fid_of_features(a, b[:1])

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 
 from jgan.eval.classifier import classifier_frechet_distance, conditional_accuracy
-from jgan.eval.fid import GaussianStats, fid
+from jgan.eval.fid import fid_of_features
 from jgan.eval.protocol import protocol_record
 
 __all__ = ["categorical_code_accuracy", "class_conditional_latents", "continuous_code_recovery",
@@ -61,7 +61,7 @@ def _require_two_per_class(labels: np.ndarray, name: str, num_classes: int):
 
 
 def _inception_fd(a, b) -> float:
-    return fid(GaussianStats.from_features(a), GaussianStats.from_features(b), method=_FID_METHOD)
+    return fid_of_features(a, b)   # = fid(..., method=_FID_METHOD), in sample space
 
 
 def evaluate_conditional_samples(images, labels, *, classifier, real_images=None,

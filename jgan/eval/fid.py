@@ -242,6 +242,32 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, method: str = "sqrtm") -> floa
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
 
 
+def fid_of_features(features_a, features_b) -> float:
+    """FID of two feature sets `[N, D]` and `[M, D]` (N, M >= 2): `fid` with
+    method="eigh" of their statistics, computed in sample space when a set has fewer
+    vectors than dimensions (per-class FID of a few images per class).
+
+    With A = (X_a - mean_a) / sqrt(N - 1), so that S_a = A^T A, and B likewise,
+
+      Tr((S_a S_b)^{1/2}) = sum of the singular values of A B^T   ([N, M], not [D, D]),
+
+    since S_a S_b has the nonzero eigenvalues of A B^T B A^T = (A B^T)(A B^T)^T; and
+    Tr(S_a) = ||A||_F^2. One [N, M] SVD replaces two [D, D] eigendecompositions.
+    """
+    a, b = checked_feature_pair(features_a, features_b, ("features_a", "features_b"))
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    for name, x in (("features_a", a), ("features_b", b)):
+        if x.shape[0] < 2:
+            raise ValueError(f"{name} needs at least 2 feature vectors, got {x.shape[0]}.")
+    if min(len(a), len(b)) >= a.shape[1]:
+        return fid(GaussianStats.from_features(a), GaussianStats.from_features(b), method="eigh")
+    centred_a = (a - a.mean(0)) / np.sqrt(len(a) - 1)
+    centred_b = (b - b.mean(0)) / np.sqrt(len(b) - 1)
+    trace_sqrt = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum()
+    diff = a.mean(0) - b.mean(0)
+    return float(diff @ diff + np.sum(centred_a ** 2) + np.sum(centred_b ** 2) - 2 * trace_sqrt)
+
+
 def fid(stats_a: GaussianStats, stats_b: GaussianStats, *, method: str = "sqrtm") -> float:
     """FID between two sets' feature statistics: `frechet_distance` of their moments.
 
