@@ -200,7 +200,7 @@ def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path, mi
 
 
 def test_data_in_device_memory_runs_in_chunks_and_resumes_exactly(tmp_path):
-    config = load_config("image_folder")
+    config = load_config("image_folder", "runlocal")
     config.data.root = str(make_image_folder(tmp_path / "photos"))
     config.data.on_device = True
     config.num_steps = 8
