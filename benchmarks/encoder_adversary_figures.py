@@ -76,6 +76,8 @@ def train(config: str, workdir: Path, args, overrides: dict | None = None) -> di
                    f"--config.data.data_dir={args.data_dir}", "--config.progress_bar=False"]
         if args.num_steps:
             command.append(f"--config.num_steps={args.num_steps}")
+        if args.inception_weights:
+            command.append(f"--config.eval.inception_weights={args.inception_weights}")
         command += [f"--config.{k}={v}" for k, v in (overrides or {}).items()]
         seconds = run(command)
         (workdir / "seconds.txt").write_text(f"{seconds:.0f}\n")
@@ -208,6 +210,9 @@ def main():
                         help="eval.metrics (ablation: classifier_fd; vaegan: fid)")
     parser.add_argument("--eval_samples", type=int, default=10_000)
     parser.add_argument("--classifier_workdir", default="")
+    parser.add_argument("--inception_weights",
+                        default="../shared/data/fid/inception_v3_fid_pool3_pytorchfid_names.npz",
+                        help="FID weights (the offline copy; '' downloads them)")
     args = parser.parse_args()
     if args.metrics is None:
         args.metrics = "fid" if args.table == "vaegan" else "classifier_fd"
