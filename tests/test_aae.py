@@ -214,6 +214,9 @@ def test_small_variant_runs_end_to_end(trained_run, arg):
     metrics = read_metrics(workdir)
     assert {"reconstruction_loss", "discriminator_loss", "discriminator_accuracy",
             "generator_loss", "generator_grad_norm"} <= set(metrics[-1])
+    clusters = config.aae.prior == "clusters"
+    assert ("cluster_discriminator_accuracy" in metrics[-1]) == clusters
+    assert all(0 <= metrics[-1][k] <= 1 for k in metrics[-1] if k.endswith("_accuracy"))
     saved = json.loads((workdir / "eval.json").read_text())
     assert saved == json.loads(json.dumps(result)) and saved["step"] == config.num_steps
     family = saved["family_metrics"]

@@ -26,7 +26,8 @@ draws of a uniform category; both terms add in the discriminator's and the gener
 losses.
 
 Logged: `reconstruction_loss`, `discriminator_loss`, `discriminator_accuracy` (of the
-code discriminator, half real half fake), `generator_loss`. Samples: decoded prior
+code discriminator, half real half fake), for "clusters" `cluster_discriminator_accuracy`
+(the same of the cluster discriminator), `generator_loss`. Samples: decoded prior
 draws (a row per cluster for "clusters"), test images above their reconstructions, and
 for 2-D codes a scatter of the test codes coloured by label over prior draws.
 eval.json's "family_metrics": the test reconstruction error and, for "clusters", the
@@ -165,9 +166,11 @@ def aae_game(config: ml_collections.ConfigDict) -> Game:
         total = sum(losses.discriminator_loss(real_logits=real, fake_logits=fake,
                                               loss_type=loss_type)
                     for real, fake in logits.values())
-        real, fake = logits[CODE_DISCRIMINATOR]
-        accuracy = 0.5 * (jnp.mean(real > 0) + jnp.mean(fake < 0))
-        return total, {"discriminator_accuracy": accuracy}
+        accuracy = lambda real, fake: 0.5 * (jnp.mean(real > 0) + jnp.mean(fake < 0))
+        metrics = {"discriminator_accuracy": accuracy(*logits[CODE_DISCRIMINATOR])}
+        if CLUSTER_DISCRIMINATOR in logits:
+            metrics["cluster_discriminator_accuracy"] = accuracy(*logits[CLUSTER_DISCRIMINATOR])
+        return total, metrics
 
     def generator_loss(nets: Networks, batch, rng):
         logits = _adversary_logits(nets, encode(nets, batch["image"], prior), batch, rng,
