@@ -28,7 +28,8 @@ __all__ = ["categorical_code_accuracy", "class_conditional_latents", "continuous
            "evaluate_conditional_samples", "infogan_code_samples"]
 
 # Per-class Inception covariances are rank deficient (far fewer samples per class than
-# 2048 dimensions); the symmetric eigh route is exact there, as in the suite's FID.
+# 2048 dimensions), where sqrtm needs its 1e-6 I offset; per-class FID is the exact
+# symmetric value (fid's method="eigh"), computed in sample space by fid_of_features.
 _FID_METHOD = "eigh"
 
 
@@ -61,7 +62,7 @@ def _require_two_per_class(labels: np.ndarray, name: str, num_classes: int):
 
 
 def _inception_fd(a, b) -> float:
-    return fid_of_features(a, b)   # = fid(..., method=_FID_METHOD), in sample space
+    return fid_of_features(a, b)
 
 
 def evaluate_conditional_samples(images, labels, *, classifier, real_images=None,

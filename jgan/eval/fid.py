@@ -206,6 +206,11 @@ def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sum(np.sqrt(np.clip(eigenvalues, 0, None))))
 
 
+def _squared_distance(mean_diff, trace1: float, trace2: float, trace_sqrt: float) -> float:
+    """||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2})."""
+    return float(mean_diff @ mean_diff + trace1 + trace2 - 2 * trace_sqrt)
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, *, method: str = "sqrtm") -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2) (Heusel et al. 2017).
 
@@ -238,8 +243,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, method: str = "sqrtm") -> floa
         trace_sqrt = _trace_sqrt_product_eigh(sigma1, sigma2)
     else:
         raise ValueError(f"method must be 'sqrtm' or 'eigh', got {method!r}.")
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+    return _squared_distance(mu1 - mu2, np.trace(sigma1), np.trace(sigma2), trace_sqrt)
 
 
 def fid_of_features(features_a, features_b) -> float:
@@ -264,8 +268,8 @@ def fid_of_features(features_a, features_b) -> float:
     centred_a = (a - a.mean(0)) / np.sqrt(len(a) - 1)
     centred_b = (b - b.mean(0)) / np.sqrt(len(b) - 1)
     trace_sqrt = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum()
-    diff = a.mean(0) - b.mean(0)
-    return float(diff @ diff + np.sum(centred_a ** 2) + np.sum(centred_b ** 2) - 2 * trace_sqrt)
+    return _squared_distance(a.mean(0) - b.mean(0), np.sum(centred_a ** 2),
+                             np.sum(centred_b ** 2), trace_sqrt)
 
 
 def fid(stats_a: GaussianStats, stats_b: GaussianStats, *, method: str = "sqrtm") -> float:
