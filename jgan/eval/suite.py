@@ -76,6 +76,14 @@ def default_eval_config():
     return e
 
 
+def eval_section(config):
+    """A run's `eval` section over `default_eval_config` (runs saved before a key, or
+    the section, existed get the defaults)."""
+    e = default_eval_config()
+    e.update(config.get("eval", {}))
+    return e
+
+
 class EvalError(JganError, ValueError):
     """A metric cannot be computed as asked (the message names the setting to change)."""
 
@@ -131,8 +139,7 @@ class EvalSettings:
     @classmethod
     def from_config(cls, config, **overrides) -> EvalSettings:
         """Settings from a run's config: its `eval` section and its data."""
-        e, d = default_eval_config(), config.data
-        e.update(config.get("eval", {}))  # runs saved before `eval` existed use the defaults
+        e, d = eval_section(config), config.data
         dataset = "stacked_mnist" if d.kind == "stacked_mnist" else d.name
         settings = dict(
             metrics=parse_metrics(e.metrics), dataset=dataset,

@@ -47,13 +47,6 @@ def features_fn(game, *, use_ema: bool, prepare=None):
     return features
 
 
-def eval_section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The run's `eval` section over the defaults (runs saved before a key existed)."""
-    e = suite.default_eval_config()
-    e.update(config.get("eval", {}))
-    return e
-
-
 class RepresentationEvaluation:
     """`evaluate(state, x, labels, reconstructions) -> {"probe", "reconstructions"}`
     (module docstring); build once per run, so the classifier and Inception network
@@ -74,7 +67,7 @@ class RepresentationEvaluation:
         self.features = features
         self.batch_size = batch_size
         self.encoder_input = encoder_input or (lambda x: x)
-        self.eval = eval_section(config)
+        self.eval = suite.eval_section(config)
         metrics = suite.parse_metrics(self.eval.metrics)
         self.metrics = tuple(m for m in metrics if m in RECONSTRUCTION_METRICS)
         self._evaluator = None
