@@ -34,17 +34,29 @@ def sample_batches(game, state, sampler, *, batch_size: int, seed: int, use_ema:
         i += 1
 
 
+def _asked_metrics(overrides: dict | None, eval_config) -> str:
+    """The sample metrics asked for: the override's, else the eval section's."""
+    return (overrides or {}).get("metrics", eval_config.metrics)
+
+
+def _sampling(config, game, state, use_ema: bool):
+    """`(use_ema, sampler, state)`: EMA where asked and kept, the run's generator inputs,
+    and the state prepared for sampling (`builders.build_sampling_state`)."""
+    use_ema = use_ema and config.game.ema_decay is not None
+    sampler = builders.build_generator_inputs(config)
+    return use_ema, sampler, builders.build_sampling_state(config, game, sampler,
+                                                           use_ema=use_ema)(state)
+
+
 def _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config, *, seed: int,
                           use_ema: bool) -> dict:
     """The mode statistics of a 2-D mixture run, as its eval.json holds them."""
-    asked = (overrides or {}).get("metrics", (eval_config or config.eval).metrics)
+    asked = _asked_metrics(overrides, eval_config or config.eval)
     if asked:
         raise suite.EvalError(f"This run trains on a 2-D mixture ({config.data.name}): it is "
                               f"scored by its modes and high-quality share (no --metrics), "
                               f"not by {asked!r}, which need images.")
-    use_ema = use_ema and config.game.ema_decay is not None
-    sampler = builders.build_generator_inputs(config)
-    state = builders.build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
+    use_ema, sampler, state = _sampling(config, game, state, use_ema)
     # The trainer's generator key, so that the run's seed reproduces its eval.json.
     generate = functools.partial(sampler.jitted_generate(game, use_ema=use_ema),
                                  key=jax.random.fold_in(jax.random.PRNGKey(seed), 2))
@@ -91,16 +103,13 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
     # the same settings as the sample metrics.
     family_evaluation = builders.build_family_evaluation(
         _with_eval_overrides(config, overrides), game)
-    asked = (overrides or {}).get("metrics", config.eval.metrics)
-    if family_evaluation is not None and not asked:
+    if family_evaluation is not None and not _asked_metrics(overrides, config.eval):
         return {"workdir": str(Path(workdir).resolve()), "step": int(state.step),
                 "family_metrics": family_evaluation(state)}
     settings = suite.EvalSettings.from_config(config, **(overrides or {}))
     if not settings.metrics:
         raise suite.EvalError("No metrics: pass --metrics=... or set eval.metrics in the config.")
-    use_ema = use_ema and config.game.ema_decay is not None
-    sampler = builders.build_generator_inputs(config)
-    state = builders.build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
+    use_ema, sampler, state = _sampling(config, game, state, use_ema)
     evaluator = suite.Evaluator(settings)
     generate = sampler.jitted_generate(game, use_ema=use_ema)
     batches = sample_batches(game, state, sampler, batch_size=settings.batch_size, seed=seed,
