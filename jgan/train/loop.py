@@ -119,8 +119,6 @@ class TrainingLoop:
             if events:
                 self._handle(events, state, step)  # shows the means logged at `step` ...
             self.progress.update(n)                # ... before the bar reaches it
-            if not events:
-                continue
             if stop_now:
                 stopped = True
                 break
