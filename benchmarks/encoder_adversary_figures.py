@@ -32,10 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from experiment_runs import run, train_command  # noqa: E402
 
 # The BigBiGAN paper's ablations (Donahue & Simonyan 2019, Table 1), as config overrides,
 # with the direction the paper found on each column relative to the base row.
@@ -61,25 +62,13 @@ PROBE_RUNS = {"bigbigan": "bigbigan.py:{d}", "bigan": "bigan.py:{d}",
               "aae": "aae.py:{d},revnet"}
 
 
-def run(command: list[str]) -> float:
-    print("+", " ".join(command), flush=True)
-    start = time.time()
-    subprocess.run(command, check=True)
-    return time.time() - start
-
-
 def train(config: str, workdir: Path, args, overrides: dict | None = None) -> dict:
     """eval.json of `config` trained in `workdir` (trained unless it is there)."""
     if not (workdir / "eval.json").exists():
-        command = [sys.executable, "-m", "experiments.main",
-                   f"--config=experiments/configs/{config}", f"--workdir={workdir}",
-                   f"--config.data.data_dir={args.data_dir}", "--config.progress_bar=False"]
-        if args.num_steps:
-            command.append(f"--config.num_steps={args.num_steps}")
         if args.inception_weights:
-            command.append(f"--config.eval.inception_weights={args.inception_weights}")
-        command += [f"--config.{k}={v}" for k, v in (overrides or {}).items()]
-        seconds = run(command)
+            overrides = {"eval.inception_weights": args.inception_weights, **(overrides or {})}
+        seconds = run(train_command(config, workdir, data_dir=args.data_dir,
+                                    num_steps=args.num_steps, overrides=overrides))
         (workdir / "seconds.txt").write_text(f"{seconds:.0f}\n")
     return json.loads((workdir / "eval.json").read_text())
 
@@ -90,10 +79,8 @@ def classifier(dataset: str, resolution: int, args) -> str:
         return args.classifier_workdir
     workdir = Path(args.root) / f"classifier_{dataset}_{resolution}"
     if not (workdir / "eval.json").exists():
-        run([sys.executable, "-m", "experiments.main",
-             f"--config=experiments/configs/classifier_{dataset}.py", f"--workdir={workdir}",
-             f"--config.data.data_dir={args.data_dir}", f"--config.data.resolution={resolution}",
-             "--config.data.resize=pad", "--config.progress_bar=False"])
+        run(train_command(f"classifier_{dataset}.py", workdir, data_dir=args.data_dir,
+                          overrides={"data.resolution": resolution, "data.resize": "pad"}))
     return str(workdir)
 
 

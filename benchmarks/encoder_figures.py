@@ -18,36 +18,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from experiment_runs import run, train_command  # noqa: E402
 
 RUNS = ("vae:mnist", "vae:fashion_mnist", "autoencoder:mnist", "autoencoder:fashion_mnist")
 
 
-def _run(command: list[str]) -> float:
-    print("+", " ".join(command), flush=True)
-    start = time.time()
-    subprocess.run(command, check=True)
-    return time.time() - start
-
-
 def _train(family: str, dataset: str, workdir: Path, args) -> float:
-    command = [sys.executable, "-m", "experiments.main",
-               f"--config=experiments/configs/{family}.py:{dataset}", f"--workdir={workdir}",
-               f"--config.data.data_dir={args.data_dir}", "--config.progress_bar=False"]
-    if args.num_steps:
-        command.append(f"--config.num_steps={args.num_steps}")
-    if family == "vae" and args.iwae_examples is not None:
-        command.append(f"--config.vae.eval_examples={args.iwae_examples}")
-    return _run(command)
+    overrides = ({"vae.eval_examples": args.iwae_examples}
+                 if family == "vae" and args.iwae_examples is not None else {})
+    return run(train_command(f"{family}.py:{dataset}", workdir, data_dir=args.data_dir,
+                             num_steps=args.num_steps, overrides=overrides))
 
 
 def _probe(workdir: Path, random_init: bool, args) -> dict:
     out = workdir / ("probe_encoder_random_init.json" if random_init else "probe_encoder.json")
     if not out.exists():
-        _run([sys.executable, "-m", "jgan.probe", f"--workdir={workdir}", "--network=encoder",
+        run([sys.executable, "-m", "jgan.probe", f"--workdir={workdir}", "--network=encoder",
               f"--data_dir={args.data_dir}", f"--out={out}"]
              + (["--random_init"] if random_init else []))
     return json.loads(out.read_text())
@@ -68,8 +58,8 @@ def main():
                         help="test images of the VAE's bounds (default: the config's)")
     args = parser.parse_args()
     rows = []
-    for run in args.runs.split(","):
-        family, dataset = run.split(":")
+    for spec in args.runs.split(","):
+        family, dataset = spec.split(":")
         workdir = Path(args.root) / f"{family}_{dataset}"
         seconds = _train(family, dataset, workdir, args)
         final = json.loads((workdir / "eval.json").read_text())
