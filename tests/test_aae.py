@@ -6,7 +6,6 @@ and the config's small variants end to end (outputs, exact resume, sampling the 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import chex
 import jax
@@ -79,8 +78,9 @@ def test_prior_errors_are_named():
         CodePrior("uniform", 2)
 
 
-def small_game(prior: str):
+def small_game(prior: str, **aae_keys):
     config = load_config("aae", f"mnist,{prior},runlocal")
+    config.aae.update(aae_keys)
     game = builders.build_game(config)
     batch = {"image": jax.random.uniform(jax.random.key(1), (8, 28, 28, 1), minval=-1),
              "label": jnp.arange(8) % 10}
@@ -92,27 +92,33 @@ def sigmoid_cross_entropy(logits, target):
                     + (1 - target) * np.log(1 - jax.nn.sigmoid(logits)))
 
 
-@pytest.mark.parametrize("prior", ["label_mixture", "clusters16"])
-def test_losses_are_the_papers_on_the_networks_scores(prior):
-    config, game, state, batch = small_game(prior)
+@pytest.mark.parametrize("prior,noise", [("label_mixture", 0.0), ("label_mixture", 0.5),
+                                         ("clusters16", 0.0), ("clusters16", 0.3)])
+def test_losses_are_the_papers_on_the_networks_scores(prior, noise):
+    config, game, state, batch = small_game(prior, discriminator_input_noise=noise)
     code_prior = aae.prior_of(config)
     rng = jax.random.key(5)
+    draw_key, noise_key = jax.random.split(rng)
+    # The discriminators read their inputs with noise: prior draws, then codes; style
+    # (code discriminator) before categories (cluster discriminator).
+    noisy = lambda i, x: np.asarray(aae.with_input_noise(jax.random.fold_in(noise_key, i),
+                                                         jnp.asarray(x), noise))
     apply = lambda name, *args: np.asarray(game.apply(state, name, *args))
     out = apply("encoder", batch["image"])
-    draws = np.asarray(code_prior.sample(rng, 8, batch["label"] if code_prior.takes_labels
-                                         else None))
+    draws = np.asarray(code_prior.sample(draw_key, 8, batch["label"]
+                                         if code_prior.takes_labels else None))
     labels = np.eye(10)[np.asarray(batch["label"])]
     if prior == "label_mixture":   # D reads [z, onehot(y)]; y picks the draw's component
-        pairs = {"code_discriminator": (np.concatenate([draws, labels], 1),
-                                        np.concatenate([out, labels], 1))}
+        pairs = {"code_discriminator": (np.concatenate([noisy(0, draws), labels], 1),
+                                        np.concatenate([noisy(1, out), labels], 1))}
         angles = np.arctan2(draws[:, 1], draws[:, 0]) % (2 * np.pi)
         expected = np.asarray(batch["label"]) * ANGLE
         assert np.all(np.abs((angles - expected + np.pi) % (2 * np.pi) - np.pi) < 0.5)
     else:
         k = code_prior.num_clusters
         probabilities = np.asarray(jax.nn.softmax(out[:, :k]))
-        pairs = {"code_discriminator": (draws[:, k:], out[:, k:]),
-                 "cluster_discriminator": (draws[:, :k], probabilities)}
+        pairs = {"code_discriminator": (noisy(0, draws[:, k:]), noisy(1, out[:, k:])),
+                 "cluster_discriminator": (noisy(2, draws[:, :k]), noisy(3, probabilities))}
     discriminator, generator = 0.0, 0.0
     for name, (real, fake) in pairs.items():
         real_logits, fake_logits = apply(name, real), apply(name, fake)
@@ -151,6 +157,17 @@ def test_each_phase_updates_only_its_networks_in_the_papers_order():
     assert stepped.teams["generator"].params == {}
 
 
+def test_input_noise_is_a_centred_gaussian_of_the_stated_std_and_none_at_zero():
+    x = jnp.tile(jnp.eye(4), (5000, 1))
+    noisy = jax.jit(aae.with_input_noise, static_argnums=2)
+    np.testing.assert_array_equal(noisy(jax.random.key(0), x, 0.0), x)
+    residual = np.asarray(noisy(jax.random.key(0), x, 0.3) - x)
+    np.testing.assert_allclose([residual.mean(), residual.std()], [0.0, 0.3], atol=0.005)
+    np.testing.assert_allclose(np.corrcoef(residual[:, 0], residual[:, 1])[0, 1], 0.0,
+                               atol=0.02)
+    assert not np.array_equal(residual, np.asarray(noisy(jax.random.key(1), x, 0.3) - x))
+
+
 def test_cluster_error_gives_each_cluster_its_majority_label():
     train_clusters = np.array([0, 0, 0, 1, 1, 2])
     train_labels = np.array([3, 3, 5, 7, 7, 1])
@@ -165,6 +182,7 @@ def test_cluster_error_gives_each_cluster_its_majority_label():
     ({"aae.prior": "swiss_roll", "aae.latent_dim": 3}, "aae.latent_dim"),
     ({"aae.prior": "label_mixture", "aae.num_components": 4}, "aae.num_components"),
     ({"game.update_rule": "simultaneous"}, "game.update_rule"),
+    ({"aae.discriminator_input_noise": -0.1}, "aae.discriminator_input_noise"),
 ])
 def test_config_errors_name_the_key(override, key):
     config = load_config("aae", "mnist,runlocal")
