@@ -38,8 +38,8 @@ def _probe(workdir: Path, random_init: bool, args) -> dict:
     out = workdir / ("probe_encoder_random_init.json" if random_init else "probe_encoder.json")
     if not out.exists():
         run([sys.executable, "-m", "jgan.probe", f"--workdir={workdir}", "--network=encoder",
-              f"--data_dir={args.data_dir}", f"--out={out}"]
-             + (["--random_init"] if random_init else []))
+             f"--data_dir={args.data_dir}", f"--out={out}"]
+            + (["--random_init"] if random_init else []))
     return json.loads(out.read_text())
 
 

@@ -61,10 +61,6 @@ def _require_two_per_class(labels: np.ndarray, name: str, num_classes: int):
                          f"class; {{class: count}} = {short}.")
 
 
-def _inception_fd(a, b) -> float:
-    return fid_of_features(a, b)
-
-
 def evaluate_conditional_samples(images, labels, *, classifier, real_images=None,
                                  real_labels=None, inception_features=None,
                                  real_inception_features=None, protocol: dict | None = None) -> dict:
@@ -135,8 +131,8 @@ def evaluate_conditional_samples(images, labels, *, classifier, real_images=None
         measured += ["classifier_fd", "per_class_classifier_fd"]
     if inception_features is not None:
         fake, real = np.asarray(inception_features), np.asarray(real_inception_features)
-        result["fid"] = _inception_fd(fake, real)
-        result["per_class_fid"] = per_class(fake, real, _inception_fd)
+        result["fid"] = fid_of_features(fake, real)
+        result["per_class_fid"] = per_class(fake, real, fid_of_features)
         measured += ["fid", "per_class_fid"]
 
     record = {"reference": "unspecified", "resize_method": "none", "weights_sha256": None}
