@@ -3,6 +3,7 @@ from their eval.json (`jgan.families.representation` and each family's own metri
 
     PYTHONPATH=. python benchmarks/encoder_adversary_figures.py probe --dataset=mnist
     PYTHONPATH=. python benchmarks/encoder_adversary_figures.py ablation --seeds=0,1,2
+    PYTHONPATH=. python benchmarks/encoder_adversary_figures.py ablation --scale=small
     PYTHONPATH=. python benchmarks/encoder_adversary_figures.py clustering
     PYTHONPATH=. python benchmarks/encoder_adversary_figures.py vaegan --dataset=mnist
 
@@ -47,7 +48,7 @@ ABLATIONS = {
     "x_unary_only": {"bigan.unary_z": False},
     "z_unary_only": {"bigan.unary_x": False},
     "no_unaries_bigan": {"bigan.unary_x": False, "bigan.unary_z": False},
-    "small_G": {"bigan.generator_width": 64},
+    "small_G": {"bigan.generator_width": "half"},   # of the scale's width
     "E_lr_x10": {"bigan.encoder_lr_multiplier": 10.0},
     "high_res_E": {"bigan.encoder_resolution": 64},
 }
@@ -57,9 +58,14 @@ PAPER_DIRECTION = {   # (sample quality, linear probe) against base; None: no cl
     "no_unaries_bigan": ("worse", "worse"), "small_G": ("worse", "worse"),
     "E_lr_x10": (None, "better"), "high_res_E": (None, "better"),
 }
-PROBE_RUNS = {"bigbigan": "bigbigan.py:{d}", "bigan": "bigan.py:{d}",
-              "autoencoder": "autoencoder.py:{d},revnet", "vae": "vae.py:{d},revnet",
-              "aae": "aae.py:{d},revnet"}
+PROBE_RUNS = {"bigbigan": "bigbigan.py:{d}{s}", "bigan": "bigan.py:{d}{s}",
+              "autoencoder": "autoencoder.py:{d},revnet{s}", "vae": "vae.py:{d},revnet{s}",
+              "aae": "aae.py:{d},revnet{s}"}
+# The VAE's importance-weighted bound (5,000 samples per test image) is not these tables'.
+NO_IWAE = {"vae.iwae_samples": 1, "vae.iwae_chunk": 1}
+# --scale: the configs' own networks, or their CPU-sized `,small` variants; the generator
+# width of each (small_G halves it).
+SCALES = {"full": ("", 128), "small": (",small", 16)}
 
 
 def train(config: str, workdir: Path, args, overrides: dict | None = None) -> dict:
@@ -94,8 +100,8 @@ def probe_table(args) -> list[dict]:
     root, rows = Path(args.root) / "probe", []
     for name, config in PROBE_RUNS.items():
         workdir = root / f"{name}_{args.dataset}"
-        result = train(config.format(d=args.dataset), workdir, args,
-                       {"seed": args.seeds[0]})
+        result = train(config.format(d=args.dataset, s=SCALES[args.scale][0]), workdir, args,
+                       {"seed": args.seeds[0], **(NO_IWAE if name == "vae" else {})})
         rows.append({"encoder": name, "step": result["step"], **probe_row(result["family_metrics"])})
         if name == "bigbigan":   # the same encoder at its initial parameters
             out = workdir / "probe_encoder_random_init.json"
@@ -115,10 +121,12 @@ def ablation_table(args) -> list[dict]:
     root, rows = Path(args.root) / "ablation", []
     eval_overrides = {"eval.classifier_workdir": classifier(args.dataset, 32, args),
                       "eval.metrics": args.metrics, "eval.num_samples": args.eval_samples}
+    suffix, generator_width = SCALES[args.scale]
     for name, overrides in ABLATIONS.items():
+        overrides = {k: generator_width // 2 if v == "half" else v for k, v in overrides.items()}
         seeds = []
         for seed in args.seeds:
-            result = train(f"bigbigan.py:{args.dataset}", root / f"{name}_seed{seed}", args,
+            result = train(f"bigbigan.py:{args.dataset}{suffix}", root / f"{name}_seed{seed}", args,
                            {"seed": seed, **eval_overrides, **overrides})
             family = result["family_metrics"]
             metric = args.metrics.split(",")[0]
@@ -163,8 +171,8 @@ def vaegan_table(args) -> list[dict]:
                  "eval.num_real": args.eval_samples, "seed": args.seeds[0]}
     for name in ("vae", "vaegan"):
         extra = {f"{name}.eval_examples": args.eval_samples}
-        if name == "vae":   # the bound's 5,000 samples per image are not this table's
-            extra.update({"vae.iwae_samples": 1, "vae.iwae_chunk": 1})
+        if name == "vae":
+            extra.update(NO_IWAE)
         result = train(f"{name}.py:{args.dataset}", root / f"{name}_{args.dataset}", args,
                        {**overrides, **extra})
         metric = args.metrics.split(",")[0]
@@ -192,6 +200,8 @@ def main():
     parser.add_argument("--root", default="workdirs/encoder_adversaries")
     parser.add_argument("--data_dir", default="../shared/data/tfds")
     parser.add_argument("--num_steps", type=int, default=None, help="override the configs'")
+    parser.add_argument("--scale", default="full", choices=sorted(SCALES),
+                        help="probe, ablation: the configs' networks or their `,small` variants")
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--metrics", default=None,
                         help="eval.metrics (ablation: classifier_fd; vaegan: fid)")

@@ -16,7 +16,9 @@ from PIL import Image
 
 from jgan.core.step_parts import team_gradients
 from jgan.errors import ConfigError
+from jgan.families.bigan import networks as bigan_networks
 from jgan.families.bigan import scale_network_updates
+from jgan.families.encoder_decoder import build_networks as encoder_decoder_networks
 from jgan.runs import evaluate_run
 from jgan.runs.load import load_run
 from jgan.sample import draw
@@ -91,6 +93,27 @@ def test_config_errors_name_the_key(name, override, key):
         config[section][leaf] = value
     with pytest.raises(ConfigError, match=f"config.{key}"):
         builders.validate(config)
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "vae", "aae"])
+@pytest.mark.parametrize("size", ["", ",small"])
+def test_encoder_families_revnet_option_is_bigbigans_encoder(family, size):
+    # The probe table compares objectives alone: same encoder, same 32-px inputs.
+    bigbigan = load_config("bigbigan", f"mnist{size}")
+    other = load_config(family, f"mnist,revnet{size}")
+    want = bigan_networks(bigbigan)["encoder"]
+    got, _ = encoder_decoder_networks(other, family, variational=False)
+    fields = ("latent_dim", "widths", "blocks_per_stage", "block", "head_hidden")
+    assert {f: getattr(got, f) for f in fields} == {f: getattr(want, f) for f in fields}
+    assert (other.data.resolution, other.data.resize) == (32, "pad") == (
+        bigbigan.data.resolution, bigbigan.data.resize)
+
+
+def test_small_option_needs_a_residual_encoder_and_no_large_batch():
+    with pytest.raises(ValueError, match="'small' sizes the residual encoder"):
+        load_config("autoencoder", "mnist,small")
+    with pytest.raises(ValueError, match="large_batch and small"):
+        load_config("bigbigan", "mnist,large_batch,small")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ Reconstruction loss: Bernoulli cross-entropy on MNIST, mean squared error on
 Fashion-MNIST. Samples: decoded prior draws, reconstructions, and the scatter of 2-D
 test codes by label. eval.json: the test reconstruction error, the encoder's linear
 probes and k-NN, and the clustering's test error. `,revnet` (or `,resnet`): BigBiGAN's
-encoder on 32 px, as bigbigan.py's (`encoder_decoder.use_residual_encoder`). Append
-`,runlocal` for the small variant that tests run.
+encoder on 32 px, as bigbigan.py's (`encoder_decoder.use_residual_encoder`); with
+`,small`, the encoder of `bigbigan.py:DATASET,small`. Append `,runlocal` for the small
+variant that tests run.
 """
 import re
 
@@ -27,7 +28,7 @@ from experiments.configs.encoder_decoder import (adam, apply_runlocal, image_dat
 
 PRIORS = ("gaussian", "mixture", "swiss_roll", "label_mixture")
 USAGE = ("'mnist|fashion_mnist[,gaussian|mixture|swiss_roll|label_mixture|clustersK]"
-         "[,revnet|resnet][,runlocal]'")
+         "[,revnet|resnet[,small]][,runlocal]'")
 
 
 def get_config(arg: str = "mnist"):

@@ -5,7 +5,8 @@
 
 A 32-dimensional code, `ConvEncoder` / `ConvDecoder` of width 32 with a 256-unit dense
 layer, Adam(1e-3). `,revnet` (or `,resnet`): BigBiGAN's encoder on 32 px instead, as
-bigbigan.py's (`encoder_decoder.use_residual_encoder`). Samples: test images above their
+bigbigan.py's (`encoder_decoder.use_residual_encoder`); with `,small`, the encoder of
+`bigbigan.py:DATASET,small`. Samples: test images above their
 reconstructions; eval.json: the test reconstruction error, the encoder's linear probes
 and k-NN. Append `,runlocal` for the small variant that tests run.
 """
@@ -16,7 +17,7 @@ from experiments.configs.encoder_decoder import (apply_runlocal, image_data, one
 def get_config(arg: str = "mnist"):
     parts, encoder = take_encoder_option([p for p in arg.split(",") if p])
     if not parts or parts[0] not in ("mnist", "fashion_mnist") or set(parts[1:]) - {"runlocal"}:
-        raise ValueError(f"autoencoder.py takes 'mnist|fashion_mnist[,revnet|resnet][,runlocal]', "
+        raise ValueError(f"autoencoder.py takes 'mnist|fashion_mnist[,revnet|resnet[,small]][,runlocal]', "
                          f"got {arg!r}.")
     c = image_data(one_team_config("autoencoder"), parts[0])
     if encoder:

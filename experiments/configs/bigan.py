@@ -1,7 +1,7 @@
 """BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017): `jgan.families.bigan` with
 BigBiGAN's unary terms off, a deterministic encoder and the non-saturating game.
 
-    --config=experiments/configs/bigan.py:mnist|fashion_mnist|cifar10[,runlocal]
+    --config=experiments/configs/bigan.py:mnist|fashion_mnist|cifar10[,small][,runlocal]
 
 The networks, data and optimizers of `bigbigan.py` (so that the two compare at the same
 encoder architecture); Adam(2e-4, b1=0.5). Append `,runlocal` for the small variant

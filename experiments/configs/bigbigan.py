@@ -7,6 +7,8 @@ small scale.
                                                              a network to download it)
     --config=experiments/configs/bigbigan.py:mnist,large_batch   global batch 2,048,
                                                              data-parallel over the mesh
+    --config=experiments/configs/bigbigan.py:mnist,small         CPU-sized, for the figures
+                                                             of docs/encoders.md
 
 A BigGAN-style ResNet generator (batch norm, spectral norm, width 128), a stochastic
 RevNet encoder (3 stages of 2 reversible blocks, widths 32-64-128, an MLP head of 256),
@@ -15,19 +17,25 @@ the joint score), z ~ N(0, I) of 64 dimensions, the hinge losses of BigBiGAN; Ad
 b1=0, b2=0.999) for both teams as BigGAN, batch 128, EMA of G and E (0.999).
 Under large_batch the batch is split over every device of the mesh and batch norm's
 statistics span the global batch (cross-replica), as jit over a sharded batch gives.
-Append `,runlocal` for the small variant that tests run.
+`,small` narrows every network (generator width 16; encoder widths 16-32-64 of one
+block each; discriminator width 16, MLPs of 128) and trains 2,000 steps at batch 64:
+about 3 steps/s on one core of a 2-core CPU, the scale of the probe and ablation tables
+in docs/encoders.md. Append `,runlocal` for the small variant that tests run.
 """
 from experiments.configs.base import base_config
 
 DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3}
+OPTIONS = ("large_batch", "small", "runlocal")
 
 
 def parse(arg: str, name: str) -> tuple[str, set]:
-    """`(dataset, options)` of a `DATASET[,large_batch][,runlocal]` argument."""
+    """`(dataset, options)` of a `DATASET[,large_batch|small][,runlocal]` argument."""
     parts = [p for p in arg.split(",") if p]
-    if not parts or parts[0] not in DATASETS or set(parts[1:]) - {"large_batch", "runlocal"}:
-        raise ValueError(f"{name} takes '{'|'.join(DATASETS)}[,large_batch][,runlocal]', "
+    if not parts or parts[0] not in DATASETS or set(parts[1:]) - set(OPTIONS):
+        raise ValueError(f"{name} takes '{'|'.join(DATASETS)}[,{'][,'.join(OPTIONS)}]', "
                          f"got {arg!r}.")
+    if {"large_batch", "small"} <= set(parts):
+        raise ValueError(f"{name}: large_batch and small do not go together, got {arg!r}.")
     return parts[0], set(parts[1:])
 
 
@@ -56,8 +64,28 @@ def get_config(arg: str = "mnist"):
         c.log_every = 50
         c.sample_every = 500
         c.checkpoint_every = 500
+    if "small" in options:
+        apply_small(c)
     if "runlocal" in options:
         apply_runlocal(c, large_batch="large_batch" in options)
+    return c
+
+
+def apply_small(c):
+    """CPU-sized networks and run (the docs/encoders.md tables): the encoder is the one of
+    the other families' `,revnet,small` (`encoder_decoder.use_residual_encoder`)."""
+    b = c.bigan
+    b.generator_width = 16
+    b.encoder_widths = (16, 32, 64)
+    b.encoder_blocks = 1
+    b.discriminator_width = 16
+    b.latent_hidden = (128, 128)
+    b.joint_hidden = (128, 128)
+    c.batch_size = 64
+    c.num_steps = 2_000
+    c.log_every = 100
+    c.sample_every = 1_000
+    c.checkpoint_every = 500
     return c
 
 

@@ -4,12 +4,15 @@ family's one team, image data, and the small variant (`,runlocal`) the tests run
 These families read their networks from their own section (`config.<family>.network`,
 `latent_dim`, `width`, `dense_hidden`, `hidden`), not from `config.model.*`.
 """
+from typing import NamedTuple
+
 import ml_collections
 
 from experiments.configs.base import base_config
 
 DATASETS = ("mnist", "fashion_mnist")
 RESIDUAL_ENCODERS = ("resnet", "revnet")
+SMALL = "small"   # bigbigan.py's `,small` encoder size (CPU-sized figures)
 
 
 def adam(learning_rate: float, b1: float = 0.9) -> ml_collections.ConfigDict:
@@ -49,25 +52,38 @@ def image_data(c, dataset: str):
     return c
 
 
-def take_encoder_option(parts: list[str]) -> tuple[list[str], str | None]:
-    """`(parts without it, "resnet" | "revnet" | None)`: the `,revnet` / `,resnet` option
-    of a config argument."""
+class EncoderChoice(NamedTuple):
+    """A config argument's residual encoder: `block` ("resnet" | "revnet") at bigbigan.py's
+    size, or at its `,small` size when `small`."""
+    block: str
+    small: bool = False
+
+
+def take_encoder_option(parts: list[str]) -> tuple[list[str], EncoderChoice | None]:
+    """`(parts without them, EncoderChoice | None)`: the `,revnet` / `,resnet` option of a
+    config argument, and `,small` beside it."""
     chosen = [p for p in parts if p in RESIDUAL_ENCODERS]
     if len(chosen) > 1:
         raise ValueError(f"at most one of {RESIDUAL_ENCODERS}, got {chosen}.")
-    return [p for p in parts if p not in RESIDUAL_ENCODERS], (chosen[0] if chosen else None)
+    small = SMALL in parts
+    if small and not chosen:
+        raise ValueError(f"'{SMALL}' sizes the residual encoder: it goes with one of "
+                         f"{RESIDUAL_ENCODERS}, got {parts}.")
+    rest = [p for p in parts if p not in RESIDUAL_ENCODERS and p != SMALL]
+    return rest, (EncoderChoice(chosen[0], small) if chosen else None)
 
 
-def use_residual_encoder(c, family: str, block: str):
+def use_residual_encoder(c, family: str, encoder: EncoderChoice):
     """BigBiGAN's encoder (bigbigan.py's: 3 stages of 2 blocks, widths 32-64-128, a head of
-    256, a 64-dimensional code) on bigbigan.py's inputs (32 px, zero-padded), before the
-    `ConvDecoder` of width 32: the encoder architecture and inputs of the BigBiGAN and
-    BiGAN configs, for linear probes that compare the objectives alone."""
+    256, a 64-dimensional code; under `encoder.small` bigbigan.py's `,small` one: 1 block
+    per stage, widths 16-32-64) on bigbigan.py's inputs (32 px, zero-padded), before the
+    `ConvDecoder` of the same width: the encoder architecture and inputs of the BigBiGAN
+    and BiGAN configs, for linear probes that compare the objectives alone."""
     s = c[family]
-    s.network = block
-    s.width = 32
+    s.network = encoder.block
+    s.width = 16 if encoder.small else 32
     s.dense_hidden = 256
-    s.residual_blocks = 2
+    s.residual_blocks = 1 if encoder.small else 2
     s.latent_dim = 64
     c.data.resolution = 32
     c.data.resize = "pad"

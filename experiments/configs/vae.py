@@ -10,8 +10,8 @@ dense layer, Adam(1e-3) decayed linearly to 0 over the second half, batch 128, t
 with one posterior sample. eval.json: the test ELBO and the importance-weighted bound
 with k = 5,000 (`vae.iwae_samples`), in nats, and the encoder's linear probes and k-NN.
 `,revnet` (or `,resnet`): BigBiGAN's encoder on 32 px, as bigbigan.py's
-(`encoder_decoder.use_residual_encoder`). Append `,runlocal` for the small variant
-that tests run (k = 8 on 32 test images).
+(`encoder_decoder.use_residual_encoder`); with `,small`, the encoder of
+`bigbigan.py:DATASET,small`. Append `,runlocal` for the small variant that tests run (k = 8 on 32 test images).
 """
 from experiments.configs.encoder_decoder import (apply_runlocal, image_data, one_team_config,
                                                  take_encoder_option, use_residual_encoder)
@@ -23,7 +23,7 @@ def get_config(arg: str = "mnist"):
     parts, encoder = take_encoder_option([p for p in arg.split(",") if p])
     if (not parts or parts[0] not in DATA or set(parts[1:]) - {"runlocal"}
             or (encoder and parts[0] == "mixture")):
-        raise ValueError(f"vae.py takes '{'|'.join(DATA)}[,revnet|resnet][,runlocal]' (the "
+        raise ValueError(f"vae.py takes '{'|'.join(DATA)}[,revnet|resnet[,small]][,runlocal]' (the "
                          f"residual encoders for images), got {arg!r}.")
     data = parts[0]
     c = one_team_config("vae")
