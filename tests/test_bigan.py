@@ -95,6 +95,22 @@ def test_config_errors_name_the_key(name, override, key):
         builders.validate(config)
 
 
+def adam_counts(opt_state) -> set:
+    return {int(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(opt_state)[0]
+            if path and getattr(path[-1], "name", None) == "count"}
+
+
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_d_steps_updates_the_discriminator_that_many_times_per_step(d_steps):
+    config, game, state, batch = game_and_batch()
+    config.game.d_steps = d_steps
+    builders.validate(config)
+    step = jax.jit(builders.build_step(config, builders.build_game(config)))
+    new_state, _ = step(state, batch)
+    assert adam_counts(new_state.teams["discriminator"].opt_state) == {d_steps}
+    assert adam_counts(new_state.teams["generator"].opt_state) == {1}
+
+
 @pytest.mark.parametrize("family", ["autoencoder", "vae", "aae"])
 @pytest.mark.parametrize("size", ["", ",small"])
 def test_encoder_families_revnet_option_is_bigbigans_encoder(family, size):

@@ -21,7 +21,8 @@ over the scores used (`game.loss_type` must be "hinge"); with both off, BiGAN's 
 in the game `game.loss_type`. Latents z ~ p(z): N(0, I) or U(-1, 1)^L
 (`bigan.prior`). Both sides of a step's pairs go through D in one call. The encoder's
 updates are its team optimizer's times `encoder_lr_multiplier` (for Adam, exactly a
-separate learning rate).
+separate learning rate). Alternating updates take `game.d_steps` discriminator updates
+per step, each on its own slice of the batch (BigGAN's 2 D steps per G step).
 
 Logged: `d_loss`, `g_loss` (the EG loss), the mean scores `score_<term>_encoder` /
 `score_<term>_generator` of the terms used. Samples: G(z), and held-out images above
@@ -41,6 +42,7 @@ from jgan.errors import require
 from jgan.families import encoder_decoder as ed
 from jgan.families import representation
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
+from jgan.families.gan_config import gan_repeats, optimizer_updates_per_step
 from jgan.families.registry import Family, register
 from jgan.families.sampling import GeneratorInputs
 from jgan.models.pair_discriminator import PairDiscriminator
@@ -214,7 +216,8 @@ def bigan_game(config: ml_collections.ConfigDict) -> Game:
         return {GENERATOR: (z,), ENCODER: (encoder_input(x, b.encoder_resolution),),
                 DISCRIMINATOR: (x, z)}
 
-    eg_optimizer = build_optimizer(config.optimizer[GENERATOR], config.num_steps)
+    eg_updates, d_updates = optimizer_updates_per_step(config.game)
+    eg_optimizer = build_optimizer(config.optimizer[GENERATOR], config.num_steps * eg_updates)
     if b.encoder_lr_multiplier != 1.0:
         eg_optimizer = optax.chain(eg_optimizer,
                                    scale_network_updates(ENCODER, b.encoder_lr_multiplier))
@@ -222,7 +225,7 @@ def bigan_game(config: ml_collections.ConfigDict) -> Game:
         DISCRIMINATOR: Team(networks={DISCRIMINATOR: nets_[DISCRIMINATOR]},
                             loss=discriminator_loss, metrics_prefix="d",
                             optimizer=build_optimizer(config.optimizer[DISCRIMINATOR],
-                                                      config.num_steps)),
+                                                      config.num_steps * d_updates)),
         GENERATOR: Team(networks={GENERATOR: nets_[GENERATOR], ENCODER: nets_[ENCODER]},
                         loss=encoder_generator_loss, optimizer=eg_optimizer,
                         ema_decay=config.game.ema_decay, metrics_prefix="g"),
@@ -305,5 +308,6 @@ def evaluate_reconstructions(config: ml_collections.ConfigDict, game: Game):
 
 FAMILY = register(Family(
     name=FAMILY_NAME, build_game=bigan_game, generator_inputs=prior_inputs,
-    section=config_section, validate=_validate, sample_grids=sample_grids,
+    section=config_section, validate=_validate, step_repeats=gan_repeats,
+    sample_grids=sample_grids,
     evaluation=evaluate_reconstructions))
