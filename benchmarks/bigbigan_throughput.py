@@ -3,9 +3,11 @@ the PyTorch reference of the same step (`bigbigan_torch_reference.py`) in the sa
 
     PYTHONPATH=. python benchmarks/bigbigan_throughput.py --batch_sizes=256,512,1024,2048
     PYTHONPATH=. python benchmarks/bigbigan_throughput.py --no_torch   # jgan alone
+    PYTHONPATH=. python benchmarks/bigbigan_throughput.py --scale=small --no-torch_compile
 
 jgan's step is the trainer's (`benchmarks/step_time.time_steps`: `builders.build_step`
-jitted with the state donated) for `bigbigan.py:mnist,large_batch` at each batch size,
+jitted with the state donated) for `bigbigan.py:mnist,large_batch` (`--scale=small`:
+`mnist,small`) at each batch size,
 on the devices JAX sees (the batch replicated: on one device, the whole step). The torch
 reference runs in a subprocess per batch size, eager and with `torch.compile`. Printed:
 milliseconds per step (median of --rounds rounds of --steps steps), images per second,
@@ -22,6 +24,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# --scale: the large-batch networks, or the CPU-sized ones of `,small` (the same step at
+# the same batch sizes; what a 2-core CPU can time in minutes).
+SCALES = {"full": "mnist,large_batch", "small": "mnist,small"}
 
 
 def jgan_row(batch: int, args) -> dict:
@@ -30,7 +35,7 @@ def jgan_row(batch: int, args) -> dict:
     from step_time import time_steps
 
     from experiments.configs import bigbigan
-    config = bigbigan.get_config("mnist,large_batch")
+    config = bigbigan.get_config(SCALES[args.scale])
     config.batch_size = batch
     config.data.data_dir = args.data_dir
     result = time_steps(config, steps=args.steps, warmup=args.warmup, rounds=args.rounds)
@@ -43,7 +48,8 @@ def jgan_row(batch: int, args) -> dict:
 def torch_rows(batch: int, args) -> list[dict]:
     command = [sys.executable, str(HERE / "bigbigan_torch_reference.py"),
                f"--batch_sizes={batch}", f"--steps={args.steps}", f"--rounds={args.rounds}",
-               f"--warmup={args.warmup}"] + ([] if args.torch_compile else ["--no-compile"])
+               f"--warmup={args.warmup}", f"--config_arg={SCALES[args.scale]}"]
+    command += [] if args.torch_compile else ["--no-compile"]
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -63,6 +69,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data_dir", default="../shared/data/tfds")
+    parser.add_argument("--scale", default="full", choices=sorted(SCALES))
     parser.add_argument("--no_torch", action="store_true")
     parser.add_argument("--torch_compile", action=argparse.BooleanOptionalAction, default=True,
                         help="also time torch.compile (2-3 min of compiling per batch on a CPU)")

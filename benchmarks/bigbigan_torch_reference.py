@@ -93,7 +93,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CONFIG = ("experiments.configs.bigbigan", "mnist")
+CONFIG_MODULE = "experiments.configs.bigbigan"
 
 
 # --------------------------------------------------------------------------- config
@@ -118,9 +118,9 @@ class Arch:
     ema_warmup: bool
 
 
-def load_config():
-    module, arg = CONFIG
-    return importlib.import_module(module).get_config(arg)
+def load_config(arg: str = "mnist"):
+    """`bigbigan.py:ARG`, e.g. "mnist" or "mnist,small" (the CPU-sized networks)."""
+    return importlib.import_module(CONFIG_MODULE).get_config(arg)
 
 
 def arch_from_config(c) -> Arch:
@@ -548,6 +548,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compiles)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="also time torch.compile (default backend)")
+    p.add_argument("--config_arg", default="mnist",
+                   help="the bigbigan.py argument whose networks are timed (mnist,small: CPU-sized)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch.set_num_threads; 0 keeps PyTorch's default")
     args = p.parse_args(argv)
@@ -560,7 +562,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config()
+    config = load_config(args.config_arg)
     arch = arch_from_config(config)
     counts = check_param_counts(Nets(arch), config)
     print(json.dumps({"param_counts": counts}), flush=True)
