@@ -123,6 +123,8 @@ def ablation_table(args) -> list[dict]:
                       "eval.metrics": args.metrics, "eval.num_samples": args.eval_samples}
     suffix, generator_width = SCALES[args.scale]
     for name, overrides in ABLATIONS.items():
+        if args.rows and name not in args.rows:
+            continue
         overrides = {k: generator_width // 2 if v == "half" else v for k, v in overrides.items()}
         seeds = []
         for seed in args.seeds:
@@ -139,6 +141,8 @@ def ablation_table(args) -> list[dict]:
                         for k in ("samples", "reconstructions", "label_agreement", "linear",
                                   "bn_crelu", "knn")}})
     base = rows[0]
+    if base["row"] != "base":   # directions need the base row
+        return rows
     for row in rows[1:]:
         quality = "better" if row["samples"]["mean"] < base["samples"]["mean"] else "worse"
         probe = "better" if row["linear"]["mean"] > base["linear"]["mean"] else "worse"
@@ -203,6 +207,9 @@ def main():
     parser.add_argument("--scale", default="full", choices=sorted(SCALES),
                         help="probe, ablation: the configs' networks or their `,small` variants")
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--rows", default="", type=lambda s: [r for r in s.split(",") if r],
+                        help="ablation: only these rows (e.g. to split the runs between "
+                             "processes); default every row")
     parser.add_argument("--metrics", default=None,
                         help="eval.metrics (ablation: classifier_fd; vaegan: fid)")
     parser.add_argument("--eval_samples", type=int, default=10_000)
@@ -211,6 +218,9 @@ def main():
                         default="../shared/data/fid/inception_v3_fid_pool3_pytorchfid_names.npz",
                         help="FID weights (the offline copy; '' downloads them)")
     args = parser.parse_args()
+    if set(args.rows) - set(ABLATIONS):
+        parser.error(f"--rows: unknown {sorted(set(args.rows) - set(ABLATIONS))}; "
+                     f"the rows are {', '.join(ABLATIONS)}.")
     if args.metrics is None:
         args.metrics = "fid" if args.table == "vaegan" else "classifier_fd"
     rows = TABLES[args.table](args)
