@@ -9,7 +9,9 @@ PacGAN protocol (no `--metrics`). Otherwise the metrics and their settings come 
 flags, in that order. Samples come from the EMA generator when the run keeps one
 (`--no_ema` for the raw weights), with standing batch-norm statistics when the run's
 `eval.standing_stats` or `--standing_stats` asks for them. Conditional and InfoGAN runs
-scored by a classifier (`--classifier_workdir`) also get their family's metrics. The
+scored by a classifier (`--classifier_workdir`) also get their family's metrics. Over
+several processes (`--coordinator_address`, `--num_processes`, `--process_id`; see
+`jgan.distributed`) every process computes and process 0 writes. The
 output (default `DIR/eval_step_STEP.json`) holds each metric's numbers and protocol.
 See `jgan.eval.suite` for the metric names.
 """
@@ -18,10 +20,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from jgan import cli
+from jgan import cli, distributed
 from jgan.errors import UsageError
 from jgan.eval import suite
 from jgan.runs import evaluate_run
@@ -55,6 +58,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if not _WORKDIR.value:
         raise UsageError("--workdir is required.")
+    distributed.initialize_from_flags()  # every process computes; process 0 writes
     overrides = {name: flag.value for name, flag in (
         ("metrics", _METRICS), ("num_samples", _NUM_SAMPLES), ("num_real", _NUM_REAL),
         ("split", _SPLIT), ("resize_method", _RESIZE), ("inception_weights", _WEIGHTS),
@@ -64,6 +68,8 @@ def main(argv):
     result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,
                           seed=_SEED.value, use_ema=not _NO_EMA.value,
                           standing_stats=_STANDING.value)
+    if jax.process_index() != 0:
+        return
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({**{k: result[k] for k in ("modes", "high_quality") if k in result},

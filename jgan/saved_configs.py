@@ -32,6 +32,8 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "model.q_batch_norm": False, "game.ema_warmup": False,
                     "model.leaky_slope": 0.2, "game.info_start_step": 0,
                     "game.info_ramp_steps": 0, "game.info_augmented_weight": 0.0,
+                    "precision.compute_dtype": "float32", "precision.networks": "",
+                    "precision.loss_scale": "dynamic",
                     "game.info_augmentation": {
                         "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
                         "max_shift": 2.0, "max_stroke": 0.5}}

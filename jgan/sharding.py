@@ -9,36 +9,44 @@ context (`jax.set_mesh`), which makes the fake half of a step as data-parallel a
 real half. `on_mesh` calls a jitted function with a mesh in context: the constraint is
 applied when the function is traced, so every call must see the same mesh.
 
+`to_host` reads such arrays back on every process of a run over several hosts.
+
 `data_mesh` builds the trainer's one-axis mesh, and `place_on_mesh` lays out a training
 state (replicated) and a real batch (split over the axis) on it, for a loop of your own.
 """
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Callable
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+# The second axis of a mesh whose state is sharded (`jgan.state_sharding`).
+MODEL_AXIS = "model"
 
 
 def shard_examples(tree, axis_name: str = DATA_AXIS):
     """Constrains each array of `tree` to be split along its leading (example) axis.
 
     Applies when the context mesh (`jax.set_mesh`) has an automatic or explicit axis
-    `axis_name`; arrays whose leading size does not divide over it, scalars, and
-    everything outside such a mesh (plain `jit`, inside `shard_map` or `pmap`, where the
-    axis is manual) are returned unchanged. Only the layout changes, never a value.
+    `axis_name`; on a mesh that also has a `MODEL_AXIS` (sharded state,
+    `jgan.state_sharding`), examples are split over both axes. Arrays whose leading size
+    does not divide over the axes, scalars, and everything outside such a mesh (plain
+    `jit`, inside `shard_map` or `pmap`, where the axis is manual) are returned
+    unchanged. Only the layout changes, never a value.
 
     Args:
       tree: a pytree of arrays, leading axis the examples `[B, ...]`.
       axis_name: the mesh axis the batch is split over.
     Returns:
-      `tree`, each array that splits laid out as `P(axis_name)`
-      (`with_sharding_constraint` on an automatic axis, `reshard` on an explicit one).
+      `tree`, each array that splits laid out as `batch_spec` (`with_sharding_constraint`
+      on an automatic axis, `reshard` on an explicit one).
     """
     mesh = jax.sharding.get_abstract_mesh()
     if mesh.empty or axis_name not in mesh.axis_names:
@@ -46,7 +54,8 @@ def shard_examples(tree, axis_name: str = DATA_AXIS):
     axis_type = dict(zip(mesh.axis_names, mesh.axis_types))[axis_name]
     if axis_type == AxisType.Manual:
         return tree
-    size = mesh.shape[axis_name]
+    spec = batch_spec(mesh, axis_name)
+    size = math.prod(mesh.shape[a] for a in _axes(spec))
     # Under an explicit axis the layout is part of the type and changes by `reshard`.
     place = (jax.sharding.reshard if axis_type == AxisType.Explicit
              else jax.lax.with_sharding_constraint)
@@ -54,9 +63,40 @@ def shard_examples(tree, axis_name: str = DATA_AXIS):
     def constrain(x):
         if not isinstance(x, jax.Array) or x.ndim == 0 or x.shape[0] % size:
             return x
-        return place(x, P(axis_name))
+        return place(x, spec)
 
     return jax.tree.map(constrain, tree)
+
+
+def batch_spec(mesh, axis_name: str = DATA_AXIS) -> P:
+    """How a batch's leading axis splits over `mesh`: over `axis_name`, and over
+    `MODEL_AXIS` too where the mesh has one of the same kind (FSDP: every device
+    computes its own examples)."""
+    types = dict(zip(mesh.axis_names, mesh.axis_types))
+    if axis_name == DATA_AXIS and types.get(MODEL_AXIS) == types[axis_name]:
+        return P((DATA_AXIS, MODEL_AXIS))
+    return P(axis_name)
+
+
+def _axes(spec: P) -> tuple[str, ...]:
+    first = spec[0]
+    return tuple(first) if isinstance(first, tuple) else (first,)
+
+
+def to_host(tree):
+    """`tree` as numpy arrays, whole, on every process.
+
+    An array split over devices of several processes (samples over a multi-host mesh)
+    is gathered from all of them (`process_allgather`), so every process must call this
+    at the same point; others (on this process's devices, or replicated) are read as
+    `jax.device_get` reads them.
+    """
+    def read(x):
+        if (isinstance(x, jax.Array) and not x.is_fully_addressable
+                and not x.is_fully_replicated):
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(jax.device_get(x))
+    return jax.tree.map(read, tree)
 
 
 def on_mesh(mesh: jax.sharding.Mesh, fn: Callable) -> Callable:

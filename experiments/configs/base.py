@@ -83,6 +83,13 @@ def base_config(family: str = "gan") -> ml_collections.ConfigDict:
         o.clip_weights = 0.0
         c.optimizer[team] = o
 
+    # Mixed precision (jgan.precision): the dtype each network computes in. Params,
+    # optimizer state, EMA, batch-norm statistics, losses and penalties stay float32.
+    c.precision = ml_collections.ConfigDict()
+    c.precision.compute_dtype = "float32"  # float32 | bfloat16 | float16, every network
+    c.precision.networks = ""              # overrides: "discriminator=float32,generator=bfloat16"
+    c.precision.loss_scale = "dynamic"     # float16 only: dynamic | a fixed scale ("1024")
+
     # Metrics of generated samples (jgan.eval.suite): during training every `eval.every`
     # steps (0 = only at the end), into metrics.jsonl, TensorBoard and eval.json.
     c.eval = default_eval_config()

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from jgan.models.calling import accepts, train_kwargs
+from jgan.precision import Policy, compute_interceptor, keep_dtypes
 from jgan.sharding import shard_examples
 
 PyTree = Any
@@ -102,13 +103,21 @@ class Networks:
     stateful framework would); `updated_collections` returns them. Modules whose
     `__call__` (or the `method` called) takes a `train` argument receive it.
 
+    A network with a `Policy` in `precision` (`jgan.precision`) is applied with its
+    params and floating inputs cast to the policy's compute dtype (and every flax
+    submodule boundary inside it, `compute_interceptor`); its floating outputs come
+    back in float32, and its collections keep their dtypes. Each network runs under
+    `jax.named_scope(name)`, so profiles and jaxprs tell the networks apart.
+
     Only use inside the function being traced: it records traced values.
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], params: Mapping[str, PyTree],
                  collections: Mapping[str, PyTree], *, train: bool, rng: jax.Array,
-                 step: jax.Array | None = None, extras: Mapping[str, PyTree] | None = None):
+                 step: jax.Array | None = None, extras: Mapping[str, PyTree] | None = None,
+                 precision: Mapping[str, Policy] | None = None):
         self._modules = modules
+        self._precision = dict(precision or {})
         self._extras = dict(extras or {})
         self._extra_updates = {}
         self._step = step
@@ -169,15 +178,30 @@ class Networks:
         # Inputs a loss draws itself (latents, labels) would otherwise stay replicated
         # over a data-parallel mesh, and with them every pass over the fakes.
         args = shard_examples(args)
-        variables = {"params": self._params[name], **self._collections[name]}
-        mutable = list(self._collections[name]) if self._train else False
+        params = self._params[name]
+        policy = self._precision.get(name)
+        if policy is not None and policy.casts:
+            params = policy.cast_to_compute(params)
+            args, kwargs = policy.cast_to_compute(args), policy.cast_to_compute(kwargs)
+        variables = {"params": params, **self._collections[name]}
+        mutable = (list(self._collections[name]) if self._train else []) or False
+        with jax.named_scope(name):
+            if policy is not None and policy.casts:
+                with nn.intercept_methods(compute_interceptor(policy)):
+                    out = module.apply(variables, *args, method=method, rngs=rngs,
+                                       mutable=mutable, **kwargs)
+            else:
+                out = module.apply(variables, *args, method=method, rngs=rngs,
+                                   mutable=mutable, **kwargs)
         if mutable:
-            out, updated = module.apply(variables, *args, method=method, rngs=rngs,
-                                        mutable=mutable, **kwargs)
+            out, updated = out
+            if policy is not None and policy.casts:
+                updated = keep_dtypes(updated, self._collections[name])
             if update_collections:
                 self._collections[name] = {**self._collections[name], **updated}
-            return out
-        return module.apply(variables, *args, method=method, rngs=rngs, **kwargs)
+        if policy is not None and policy.casts:
+            out = policy.cast_to_output(out)
+        return out
 
     def updated_collections(self, names) -> dict[str, PyTree]:
         return {name: self._collections[name] for name in names}
@@ -257,11 +281,16 @@ class Game:
       advance_extras: `(extras, step) -> extras`, applied once at the end of every step
         (after the teams' updates), with the step number before the increment; None
         leaves extras to the losses' `Networks.update_extras`.
+      precision: `{network name: jgan.precision.Policy}`, the dtype each network
+        computes in (params, optimizer state and outputs stay float32); networks not
+        named compute in float32. A float16 network needs loss scaling: build the game
+        with `jgan.precision.apply_to_game`, which wraps the optimizers.
     """
     teams: Mapping[str, Team]
     example_inputs: Callable[[PyTree], Mapping[str, tuple]]
     init_extras: Callable[[PyTree], Mapping[str, PyTree]] | None = None
     advance_extras: Callable[[Mapping[str, PyTree], jax.Array], Mapping[str, PyTree]] | None = None
+    precision: Mapping[str, Policy] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not self.teams:
@@ -279,6 +308,14 @@ class Game:
                     raise ValueError(
                         f"Team {team_name!r} borrows {net!r}, which is not a network of "
                         f"another team (networks: {sorted(seen)}).")
+        unknown = sorted(set(self.precision) - set(seen))
+        if unknown:
+            raise ValueError(f"precision names networks {unknown} that the game does not "
+                             f"have (its networks: {sorted(seen)}).")
+        for net, policy in self.precision.items():
+            if not isinstance(policy, Policy):
+                raise ValueError(f"precision[{net!r}] must be a jgan.precision.Policy, got "
+                                 f"{policy!r}.")
 
     @property
     def has_borrowing_teams(self) -> bool:
@@ -351,7 +388,8 @@ class Game:
              use_ema: bool = False) -> Networks:
         """`Networks` over `state`'s variables (EMA weights where kept, if `use_ema`)."""
         return Networks(self.modules, state.params(use_ema=use_ema), state.collections(),
-                        train=train, rng=rng, step=state.step, extras=state.extras)
+                        train=train, rng=rng, step=state.step, extras=state.extras,
+                        precision=self.precision)
 
     def apply(self, state: GameState, network: str, *args, use_ema: bool = False,
               rng: jax.Array | None = None, method: str | Callable | None = None, **kwargs):

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
+from jgan.precision import loss_scale_of, scale_loss, unscale_grads
 
 
 class TeamGradients(NamedTuple):
@@ -61,12 +62,15 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
         differentiated, to the state the loss is evaluated at (the unrolled GAN's
         look-ahead adversary, `jgan.core.unrolled`); None evaluates at `state` itself.
     Returns:
-      `TeamGradients`.
+      `TeamGradients`. A team whose optimizer scales its loss (float16 networks,
+      `jgan.precision.loss_scaling`) differentiates the loss times the scale in its
+      optimizer state; the gradients returned are unscaled, the loss is unscaled.
     """
     if team not in game.teams:
         raise KeyError(f"No team named {team!r}; the game has {list(game.teams)}.")
     loss_fn = game.teams[team].loss
     updated = game.updated_networks(team)
+    scale = loss_scale_of(state.teams[team].opt_state)  # None: no loss scaling
 
     def objective(team_params):
         point = game.with_updated(state, team, team_params)
@@ -82,10 +86,12 @@ def team_gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, 
             # gradient of the averaged loss is the mean gradient with or without checking
             # (and under pmap).
             loss = jax.lax.pmean(loss, axis_name)
-        return loss, (metrics, nets.updated_collections(updated), nets.updated_extras())
+        return scale_loss(loss, scale), (loss, metrics, nets.updated_collections(updated),
+                                         nets.updated_extras())
 
-    (loss, (metrics, collections, extras)), grads = jax.value_and_grad(
+    (_, (loss, metrics, collections, extras)), grads = jax.value_and_grad(
         objective, has_aux=True)(game.updated_params(state, team))
+    grads = unscale_grads(grads, scale)
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
     return TeamGradients(loss, grads, collections, metrics, extras)

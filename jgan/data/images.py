@@ -31,6 +31,7 @@ import grain.python as gp
 import numpy as np
 from PIL import Image, ImageOps
 
+from jgan.data.global_order import GlobalBatchOrder
 from jgan.errors import JganError
 
 __all__ = [
@@ -647,18 +648,20 @@ def make_image_loader(
     num_epochs: int | None = None,
     worker_count: int = 0,
     resize: str = "bicubic",
+    start_batch: int = 0,
 ):
-    """Deterministic, sharded, checkpointable grain loader over an image source.
+    """Deterministic, sharded grain loader over an image source, from any position.
 
-    Builds a ``grain.python.DataLoader`` with an ``IndexSampler(len(source),
-    ShardOptions(shard_index, shard_count, drop_remainder=True), shuffle=True,
-    num_epochs, seed)`` and the same shard options on the loader, a per-example
-    map (see below) and ``Batch(global_batch_size // shard_count,
-    drop_remainder=True)``.
+    Builds a ``grain.python.DataLoader`` over one record order for every process
+    count (``IndexSampler(len(source), shuffle=True, num_epochs, seed)``, unsharded),
+    read through :class:`jgan.data.global_order.GlobalBatchOrder`, with
+    ``ShardOptions(shard_index, shard_count)`` on the loader, a per-example map (see
+    below) and ``Batch(global_batch_size // shard_count, drop_remainder=True)``.
 
     Each batch is this host's share (B = global_batch_size // shard_count):
       ``{'image': float32 (B, resolution, resolution, channels) in [-1, 1]
-      (x / 127.5 - 1), 'label': int32 (B,)}``.
+      (x / 127.5 - 1), 'label': int32 (B,)}``, rows ``[shard_index B, (shard_index
+      + 1) B)`` of the global batch, which is the same for every shard_count.
 
     Per-example conversion: images whose size differs from ``resolution`` are
     resized with PIL bicubic (shorter side -> resolution, then centre-crop; e.g.
@@ -666,9 +669,9 @@ def make_image_loader(
     are converted 1 -> 3 by repeating and 3 -> 1 by averaging (alpha dropped).
 
     With ``num_epochs=None`` the data repeat forever (reshuffled every epoch;
-    batches may straddle epochs).  Same arguments -> same batches; the
-    iterator's ``get_state()`` / ``set_state()`` round-trip the exact position
-    (restore with an identically configured loader, same ``worker_count``).
+    batches may straddle epochs).  Same arguments -> same batches; the position
+    is the number of global batches consumed: a loader made with
+    ``start_batch=n`` yields global batch n first, on any shard or worker count.
 
     Args:
       source: random-access source (``len`` + ``__getitem__``) of dicts with
@@ -681,6 +684,7 @@ def make_image_loader(
         jax.process_count()).
       num_epochs: number of passes, or None for infinite.
       resize: "bicubic" (resize + crop) or "pad" (zero-pad smaller images).
+      start_batch: global batches to skip (the position a run resumes at).
       worker_count: grain worker processes (0 = in-process).  When > 0 and
         absl flags are unparsed (script not run via ``absl.app``), they are
         marked parsed with their defaults (works around google/grain#1355).
@@ -722,13 +726,11 @@ def make_image_loader(
     shard_options = gp.ShardOptions(
         shard_index=int(shard_index), shard_count=int(shard_count), drop_remainder=True
     )
-    sampler = gp.IndexSampler(
-        num_records=n,
-        shard_options=shard_options,
-        shuffle=True,
-        num_epochs=num_epochs,
-        seed=int(seed),
-    )
+    sampler = GlobalBatchOrder(
+        gp.IndexSampler(num_records=n, shard_options=gp.NoSharding(), shuffle=True,
+                        num_epochs=num_epochs, seed=int(seed)),
+        global_batch_size=int(global_batch_size), shard_count=int(shard_count),
+        worker_count=int(worker_count or 0), start_batch=int(start_batch))
     prepare = _PrepareExample(int(resolution), int(channels), resize)
     if hasattr(source, "__getitems__"):
         # Same positions, same records, same batches as the per-record path below.

@@ -32,6 +32,7 @@ from jgan.eval import classifier_state
 from jgan.eval.fid import GaussianStats, fid
 from jgan.models.classifier import DigitClassifier
 from jgan.saved_configs import upgrade_config
+from jgan.sharding import to_host
 
 # Float images may overshoot [-1, 1] by this much (rounding); more means another range.
 _RANGE_TOLERANCE = 1e-3
@@ -92,7 +93,7 @@ class TrainedClassifier:
             if n < batch_size:
                 batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]),
                                                         batch.dtype)])
-            batch_logits, batch_features = jax.device_get(_apply(self.model, self.variables, batch))
+            batch_logits, batch_features = to_host(_apply(self.model, self.variables, batch))
             logits.append(batch_logits[:n])
             features.append(batch_features[:n])
         if not logits:

@@ -37,6 +37,7 @@ from jgan.core.game import Networks
 from jgan.errors import require
 from jgan.models.autoencoder import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from jgan.models.residual_encoder import ResidualEncoder
+from jgan.sharding import to_host
 
 ENCODER, DECODER = "encoder", "decoder"
 RESIDUAL = ("resnet", "revnet")
@@ -195,7 +196,7 @@ def batched(fn, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
         n = len(chunk)
         if n < batch_size:
             chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - n, axis=0)])
-        for name, value in jax.device_get(fn(i, jnp.asarray(chunk))).items():
+        for name, value in to_host(fn(i, jnp.asarray(chunk))).items():
             out.setdefault(name, []).append(np.asarray(value)[:n])
     return {name: np.concatenate(values) for name, values in out.items()}
 

@@ -28,11 +28,12 @@ from jgan.eval import conditional as cond_eval
 from jgan.eval import suite
 from jgan.families import representation
 from jgan.families.network_names import Q_HEAD
+from jgan.sharding import to_host
 
 
 def _batched(fn, inputs: dict, batch_size: int) -> np.ndarray:
     n = len(next(iter(inputs.values())))
-    out = [np.asarray(jax.device_get(fn({k: v[i:i + batch_size] for k, v in inputs.items()})))
+    out = [np.asarray(to_host(fn({k: v[i:i + batch_size] for k, v in inputs.items()})))
            for i in range(0, n, batch_size)]
     return np.concatenate(out)
 

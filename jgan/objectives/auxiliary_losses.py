@@ -25,7 +25,7 @@ from jax.experimental import checkify
 
 from jgan.objectives import losses
 
-_HALF_LOG_2PI = 0.5 * float(jnp.log(2.0 * jnp.pi))
+_HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
 def _is_concrete(x) -> bool:

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jgan.errors import MissingFileError
 from jgan.saved_configs import load_saved_config
+from jgan.sharding import data_mesh
 from jgan.train import builders
 from jgan.checkpoints import RunCheckpoints
 from jgan.core.stages import stage_at
@@ -44,7 +46,11 @@ def load_run(workdir: str | Path, *, step: int | None = None):
                                 f"{workdir / 'checkpoints'}.")
     stages = builders.build_stages(config)
     game = stages[stage_at(stages, step)[0]].game
-    abstract = jax.eval_shape(game.init, jax.random.PRNGKey(0), example_batch(config))
+    # Replicated over this run's devices, whatever the devices or processes it was saved on.
+    replicated = NamedSharding(data_mesh(), PartitionSpec())
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+        jax.eval_shape(game.init, jax.random.PRNGKey(0), example_batch(config)))
     state = ckpts.restore_state(step, abstract)
     ckpts.close()
     return config, game, state

@@ -11,6 +11,7 @@ import jax
 import ml_collections
 import optax
 
+from jgan import precision
 from jgan.core.game import Game
 from jgan.core.stages import Stage
 from jgan.core.steps import UPDATE_RULES, StepFn, make_step
@@ -118,6 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
              f"{config.model.kind!r}.")
     for team, opt in config.optimizer.items():
         validate_optimizer(opt, team)
+    precision.validate_config(config)
     if config.game.ema_decay is not None:
         require(0.0 <= config.game.ema_decay < 1.0, "game.ema_decay", "must be in [0, 1) or None.")
     if config.get("eval") is not None and config.eval.metrics:
@@ -227,13 +229,18 @@ def build_sampling_state(config: ml_collections.ConfigDict, game: Game,
 
 def build_game(config: ml_collections.ConfigDict) -> Game:
     """The `Game` of a run: `config.family` picks the family, which builds it from the
-    config; `game.ema_warmup` warms up the EMA of every team that keeps one."""
+    config; `game.ema_warmup` warms up the EMA of every team that keeps one;
+    `config.precision` sets each network's compute dtype (`jgan.precision`).
+
+    Raises:
+      ConfigError: `precision.networks` names a network the game does not have.
+    """
     game = registry.get_family(config.family).build_game(config)
     if config.game.ema_warmup:
         game = dataclasses.replace(game, teams={
             name: dataclasses.replace(team, ema_warmup=True) if team.ema_decay is not None
             else team for name, team in game.teams.items()})
-    return game
+    return precision.apply_config(config, game)
 
 
 def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
@@ -250,11 +257,26 @@ def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
                       repeats=family.step_repeats(config),
                       unroll_steps=config.game.unroll_steps),)
     stages = tuple(family.build_stages(config))
+    _check_precision_names(config, stages)
+    # Families build their stages' games themselves; the precision policy applies to
+    # each, so that no family needs to know about it.
+    stages = tuple(dataclasses.replace(stage, game=precision.apply_to_game(
+        stage.game, precision.policies_from_config(config, stage.game.modules,
+                                                   allow_unknown=True),
+        precision.parse_loss_scale(config.precision.loss_scale))) for stage in stages)
     total = sum(stage.num_steps for stage in stages)
     require(total == config.num_steps, "num_steps",
             f"{config.num_steps} is not the {total} steps of the {family.name} family's "
             f"stages ({', '.join(f'{s.name}: {s.num_steps}' for s in stages)}).")
     return stages
+
+
+def _check_precision_names(config: ml_collections.ConfigDict, stages) -> None:
+    """`precision.networks` may name a network of any stage's game."""
+    names = sorted({net for stage in stages for net in stage.game.modules})
+    unknown = sorted(set(precision.parse_overrides(config.precision.networks)) - set(names))
+    require(not unknown, "precision.networks",
+            f"names {unknown}, which no stage's game has (their networks: {names}).")
 
 
 def build_stage_step(stage: Stage, *, axis_name: str | None = None) -> StepFn:

@@ -7,6 +7,9 @@ checkpoint stores and restores.
 """
 from __future__ import annotations
 
+import functools
+import json
+
 import jax
 import ml_collections
 import numpy as np
@@ -86,33 +89,60 @@ class DeviceDataInput:
 
 
 class PipelineInput:
-    """A grain pipeline over TFDS, Stacked MNIST or an image folder; this process reads its shard."""
+    """A grain pipeline over TFDS, Stacked MNIST or an image folder; this process reads
+    its rows of every global batch (`jgan.data.global_order`).
+
+    The position is the number of global batches consumed, the same on every process
+    and for any process count: a run saved on P processes resumes on any other number.
+    """
 
     def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
         d = config.data
         source = _data_source(config)
         self.source = source
         self.num_skipped = getattr(source, "num_skipped", 0)
-        self.loader = images.make_image_loader(
-            source, global_batch_size=examples_per_step, resolution=d.resolution,
-            channels=d.channels, seed=config.seed, shard_index=jax.process_index(),
-            shard_count=jax.process_count(), worker_count=d.worker_count,
-            resize=d.get("resize", "bicubic"))
-        self.iterator = iter(self.loader)
+        self.examples_per_step = examples_per_step
+        self._loader = functools.partial(
+            images.make_image_loader, source, global_batch_size=examples_per_step,
+            resolution=d.resolution, channels=d.channels, seed=config.seed,
+            shard_index=jax.process_index(), shard_count=jax.process_count(),
+            worker_count=d.worker_count, resize=d.get("resize", "bicubic"))
+        self.loader = self._loader()  # checks the arguments now, with named errors
+        self.batches = 0
+        self._iterator = None
 
     def next(self) -> dict:
-        return next(self.iterator)
+        """This process's rows of the next global batch."""
+        if self._iterator is None:
+            self._iterator = iter(self._loader(start_batch=self.batches)
+                                  if self.batches else self.loader)
+        batch = next(self._iterator)
+        self.batches += 1
+        return batch
 
     def example_batch(self) -> dict:
         b = next(iter(self.loader))
         return {k: np.asarray(v) for k, v in b.items()}
 
-    def get_state(self) -> str:
-        state = self.iterator.get_state()
-        return state.decode() if isinstance(state, bytes) else state
+    def get_state(self) -> dict:
+        """The position: `{"global_batches": n}`."""
+        return {"global_batches": self.batches}
 
-    def set_state(self, state: str) -> None:
-        self.iterator.set_state(state.encode())
+    def set_state(self, state: dict | str) -> None:
+        """Moves to a position of `get_state`, or to that of a grain iterator state that
+        checkpoints held before positions were counted in batches."""
+        self.batches = (int(state["global_batches"]) if isinstance(state, dict)
+                        else batches_consumed(state, self.examples_per_step))
+        self._iterator = None
+
+
+def batches_consumed(grain_state: str, global_batch_size: int) -> int:
+    """Global batches a one-process grain iterator had yielded at `grain_state` (its JSON
+    `get_state()`): worker w reads records w, w + W, ... in batches of the global size."""
+    state = json.loads(grain_state)
+    workers = max(int(state["worker_count"]), 1)
+    return sum(((int(last) - int(worker)) // workers + 1) // global_batch_size
+               for worker, last in state["last_seen_indices"].items() if int(last) >= 0)
 
 
 def build_input(config: ml_collections.ConfigDict, sharding=None):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan.errors import NonFiniteLossError, NonFiniteStateError
+from jgan.sharding import to_host
 
 
 class MetricsAccumulator:
@@ -46,7 +47,7 @@ class MetricsAccumulator:
         if self._pending is not None:
             first_step, metrics = self._pending
             self._pending = None
-            self._absorb(first_step, jax.device_get(metrics))
+            self._absorb(first_step, to_host(metrics))
 
     def _absorb(self, first_step: int, metrics: dict) -> None:
         for key in self.checked:
@@ -89,7 +90,7 @@ def check_state_finite(state, step: int, resume_point: Callable[[], str]) -> Non
     """Raises NonFiniteStateError, naming the first NaN/inf value's path in `state`,
     unless every floating-point value of `state` is finite (checked before a
     checkpoint is written, so that no checkpoint holds one)."""
-    finite = jax.device_get(_all_finite(state))
+    finite = to_host(_all_finite(state))
     if all(bool(f) for f in finite):
         return
     path = _float_paths(state)[[bool(f) for f in finite].index(False)]

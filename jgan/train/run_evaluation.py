@@ -23,6 +23,7 @@ from jgan.train import builders, writers
 from jgan.train.input import MixtureInput
 from jgan.train.loop import LoopEnd
 from jgan.train.samples import Sampling
+from jgan.sharding import to_host
 
 
 class RunEvaluation:
@@ -48,7 +49,7 @@ class RunEvaluation:
         for i in itertools.count():
             inputs = self._sampling.sampler.random(jax.random.fold_in(key, i),
                                                    self.evaluator.settings.batch_size)
-            yield np.asarray(jax.device_get(self._sampling.generate(state, inputs)))
+            yield np.asarray(to_host(self._sampling.generate(state, inputs)))
 
     def during_training(self, state, step: int, writer: writers.RunWriter) -> None:
         """The "eval" event: the metrics into metrics.jsonl (the last step's are final)."""
@@ -96,7 +97,7 @@ def final_metrics(config, state, inp, workdir: Path, generate, last_logged: dict
 
     The metrics that `config.eval.metrics` names are added by the caller under "metrics".
     """
-    result = {"step": int(jax.device_get(state.step)),
+    result = {"step": int(to_host(state.step)),
               "ema": config.game.ema_decay is not None,
               "final_metrics": last_logged}
     if config.eval.get("standing_stats", 0):

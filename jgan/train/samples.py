@@ -20,6 +20,7 @@ from jgan.eval.modes import PROTOCOL_NUM_SAMPLES
 from jgan.sharding import on_mesh
 from jgan.train import builders, writers
 from jgan.train.input import MixtureInput
+from jgan.sharding import to_host
 
 
 def weights_title(config: ml_collections.ConfigDict, use_ema: bool = True) -> str:
@@ -79,20 +80,20 @@ class SampleWriter:
         state = self._sampling.view(state)
         path = self._directory / f"step_{step:07d}.png"
         if self._family_grids is not None and not isinstance(self._inp, MixtureInput):
-            grids = jax.device_get(self._family_grids(state))
+            grids = to_host(self._family_grids(state))
             if jax.process_index() == 0:
                 writers.write_grids(self._writer, grids, self._directory, step)
             return
         if isinstance(self._inp, MixtureInput):
             inputs = self._sampling.sampler.random(jax.random.fold_in(self._sampling.key, 1),
                                                    PROTOCOL_NUM_SAMPLES)
-            points = np.asarray(jax.device_get(self._sampling.generate(state, inputs)))
+            points = np.asarray(to_host(self._sampling.generate(state, inputs)))
             if jax.process_index() != 0:
                 return
             img = writers.scatter_plot(points, self._inp.mixture.means, path,
                                        title=f"step {step}\n{self._sampling.weights}")
         else:
-            images = np.asarray(jax.device_get(self._sampling.generate(state, self._grid_inputs)))
+            images = np.asarray(to_host(self._sampling.generate(state, self._grid_inputs)))
             if jax.process_index() != 0:
                 return
             img = writers.titled(writers.image_grid(images, columns=self._grid_columns),

@@ -31,20 +31,23 @@ class StagedTraining:
       make_step: `Stage -> step_fn(state, batch)`.
       rng: the run's key; stage 0 starts from `game.init(rng, example)`.
       example: a batch, for `Game.init`.
-      replicated: the sharding of the state.
+      state_sharding: `abstract state -> shardings`, where each array of a stage's
+        state lives (`DataParallel.state_shardings`); the step keeps that layout.
     """
 
     def __init__(self, stages: Sequence[Stage], *, make_chunk: Callable,
-                 make_step: Callable, rng: jax.Array, example, replicated):
+                 make_step: Callable, rng: jax.Array, example, state_sharding: Callable):
         self.stages = tuple(stages)
         self._make_chunk = make_chunk
         self._make_step = make_step
         self._rng = rng
         self._example = example
-        self._inits = [jax.jit(stage.game.init, out_shardings=replicated)
-                       for stage in self.stages]
+        self._shardings = [state_sharding(jax.eval_shape(stage.game.init, rng, example))
+                           for stage in self.stages]
+        self._inits = [jax.jit(stage.game.init, out_shardings=shardings)
+                       for stage, shardings in zip(self.stages, self._shardings)]
         self._chunks: dict[int, tuple[Callable, int]] = {}
-        self._replicated = replicated
+        self._state_sharding = state_sharding
         self.step = 0
 
     @property
@@ -72,7 +75,7 @@ class StagedTraining:
         index = stage_at(self.stages, latest)[0] if latest is not None else 0
         init = self._inits[index]
         state, self.step = restore_or_init(ckpts, init, (self._init_key(index), self._example),
-                                           inp, self._replicated)
+                                           inp, self._state_sharding)
         return state, self.step
 
     def train_chunk(self, state, num_steps: int):
@@ -93,5 +96,15 @@ class StagedTraining:
 
     def _chunk(self, index: int) -> tuple[Callable, int]:
         if index not in self._chunks:
-            self._chunks[index] = self._make_chunk(self._make_step(self.stages[index]))
+            self._chunks[index] = self._make_chunk(
+                _keeping_layout(self._make_step(self.stages[index]), self._shardings[index]))
         return self._chunks[index]
+
+
+def _keeping_layout(step_fn: Callable, shardings) -> Callable:
+    """`step_fn` whose new state is laid out as `shardings` (the state it was given), so
+    that a sharded state stays sharded from call to call whatever XLA would choose."""
+    def step(state, batch):
+        state, metrics = step_fn(state, batch)
+        return jax.lax.with_sharding_constraint(state, shardings), metrics
+    return step

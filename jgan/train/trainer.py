@@ -1,7 +1,7 @@
 """The training loop of any family's experiment: `train_and_evaluate(config, workdir)`.
 
-One jitted step over a data-parallel device mesh (batch sharded along "data", state
-replicated), called `steps_per_call` steps at a time (`jgan.train.chunks`). A run can
+One jitted step over the config's device mesh (batch split over every device, state
+replicated or sharded FSDP-style over a "model" axis, `jgan.state_sharding`), called `steps_per_call` steps at a time (`jgan.train.chunks`). A run can
 stop at any point (SIGTERM included) and the same command resumes it exactly.
 
 The parts, each a module of `jgan.train`: `setup` (workdir, mesh, state restored or
@@ -35,7 +35,8 @@ from jgan.train.staged import StagedTraining
 
 # Config keys a resumed run may change: how long and how often, not what is trained.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                     "progress_bar", "steps_per_call", "max_train_seconds")
+                     "progress_bar", "steps_per_call", "max_train_seconds", "mesh.model",
+                     "mesh.min_shard_size")
 # The logged means the progress bar shows besides each team's loss.
 PROGRESS_EXTRAS = ("d_acc_real", "d_acc_fake")
 
@@ -102,7 +103,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     staged = StagedTraining(
         stages, make_chunk=lambda step_fn: make_train_chunk(config, inp, step_fn, devices.data),
         make_step=builders.build_stage_step, rng=rng, example=inp.example_batch(),
-        replicated=devices.replicated)
+        state_sharding=devices.state_shardings)
     state, start = staged.restore_or_init(ckpts, inp)
     save_config(config, workdir)
     if jax.process_index() == 0:
