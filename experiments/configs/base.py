@@ -40,6 +40,13 @@ def base_config(family: str = "gan") -> ml_collections.ConfigDict:
     c.data.mixture_scale = 1.0   # 2-D mixtures: means and std times this
     c.data.on_device = False     # hold the dataset in device memory, draw batches there
 
+    # The device mesh (jgan.state_sharding): model = 1 splits the batch over every device
+    # and replicates the state; model = M > 1 makes a (devices / M, M) mesh whose "model"
+    # axis splits each state array of at least min_shard_size elements (FSDP).
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.model = 1
+    c.mesh.min_shard_size = 2**14
+
     c.model = ml_collections.ConfigDict()
     c.model.kind = "dcgan"       # mlp | dcgan | resnet
     c.model.latent_dim = 100               # z; InfoGAN: the noise part of G's input

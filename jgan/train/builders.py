@@ -79,6 +79,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(config.game.unroll_steps >= 0, "game.unroll_steps", "must be >= 0.")
     require(config.game.pack >= 1, "game.pack", "must be >= 1.")
     require(config.batch_size >= 1, "batch_size", "must be >= 1.")
+    require(config.mesh.model >= 1, "mesh.model", "must be >= 1 (1: replicated state).")
+    require(config.mesh.min_shard_size >= 0, "mesh.min_shard_size", "must be >= 0.")
     require(config.batch_size % config.game.pack == 0, "game.pack",
              f"batch_size={config.batch_size} does not split into PacGAN packs of "
              f"{config.game.pack}.")
