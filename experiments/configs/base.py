@@ -65,6 +65,9 @@ def base_config(family: str = "gan") -> ml_collections.ConfigDict:
     c.game.loss_type = "non_saturating"
     c.game.update_rule = "alternating"  # alternating | simultaneous | extragradient | optimistic
     c.game.d_steps = 1           # discriminator updates per step (alternating only)
+    # Gradient accumulation: each team update averages its gradients over this many
+    # micro-batches of its batch (jgan.core.accumulation; batch norm sees micro-batches).
+    c.game.micro_batches = 1
     c.game.unroll_steps = 0      # Unrolled GAN: G's loss through k differentiable D updates
     c.game.pack = 1              # PacGAN: D judges packs of this many samples
     c.game.gradient_penalty_weight = 0.0

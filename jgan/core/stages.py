@@ -27,7 +27,8 @@ class Stage:
       name: the stage's name (in logs and errors).
       game: the game trained in this stage.
       num_steps: steps of this stage (>= 1).
-      update_rule, repeats, unroll_steps: `jgan.core.steps.make_step`'s arguments.
+      update_rule, repeats, unroll_steps, micro_batches: `jgan.core.steps.make_step`'s
+        arguments.
     """
     name: str
     game: Game
@@ -35,6 +36,7 @@ class Stage:
     update_rule: str = "alternating"
     repeats: Mapping[str, int] | None = None
     unroll_steps: int = 0
+    micro_batches: int = 1
 
     def __post_init__(self):
         if self.num_steps < 1:

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jgan.core.accumulation import accumulated_gradients
 from jgan.core.extragradient import extragradient_step
 from jgan.core.game import Game, GameState, Metrics, PyTree, TeamState
 from jgan.core.step_parts import (
@@ -63,14 +64,19 @@ UPDATE_RULES = ("alternating", "simultaneous", "extragradient", "optimistic")
 
 
 def _gradients(game: Game, state: GameState, batch: PyTree, rng: jax.Array, *, team: str,
-               unroll_steps: int, axis_name: str | None):
+               unroll_steps: int, axis_name: str | None, micro_batches: int = 1):
     # The team updated last in a two-team game looks ahead through its adversary's
-    # updates when unrolling; every other team's gradient is plain.
+    # updates when unrolling; every other team's gradient is plain, taken on the whole
+    # batch or accumulated over micro-batches.
     pair = unrolled_pair(game) if unroll_steps else None
     if pair is not None and team == pair[0]:
         return unrolled_team_gradients(game, state, batch, rng, team=team, adversary=pair[1],
                                        unroll_steps=unroll_steps, axis_name=axis_name)
-    return team_gradients(game, state, batch, rng, team=team, axis_name=axis_name)
+
+    def gradients(point, micro_batch, key):
+        return team_gradients(game, point, micro_batch, key, team=team, axis_name=axis_name)
+    return accumulated_gradients(gradients, game, state, batch, rng, team=team,
+                                 micro_batches=micro_batches)
 
 
 def _checked_repeats(game: Game, repeats: Mapping[str, int] | None) -> dict[str, int]:
@@ -100,7 +106,8 @@ def _unrolled(update: Callable, teams, team_batches, first: int, n: int):
 
 def alternating_step(state: GameState, batch: PyTree, *, game: Game,
                      repeats: Mapping[str, int] | None = None, unroll_steps: int = 0,
-                     axis_name: str | None = None) -> tuple[GameState, Metrics]:
+                     axis_name: str | None = None,
+                     micro_batches: int = 1) -> tuple[GameState, Metrics]:
     """The teams update in the game's order, each against the others' newest params.
 
     The batch is split into S = max(repeats) slices (`split_update_batches`); a team
@@ -118,6 +125,8 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game,
         (`jgan.core.unrolled`); 0: plain.
       axis_name: mapped axis to average gradients and metrics over, inside
         `shard_map`/`pmap`; None under plain `jit`.
+      micro_batches: each update's gradients are accumulated over this many slices of
+        its batch (`jgan.core.accumulation`); 1: the whole batch at once.
     Returns:
       `(new_state, metrics)`: each team's metrics averaged over its updates.
     """
@@ -131,7 +140,8 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game,
             team_batch, i = xs
             point = state.replace(teams=teams, extras=extras)
             g = _gradients(game, point, team_batch, jax.random.fold_in(key, i), team=name,
-                           unroll_steps=unroll_steps, axis_name=axis_name)
+                           unroll_steps=unroll_steps, axis_name=axis_name,
+                           micro_batches=micro_batches)
             new = apply_update(game, point, name, g)
             return new.teams, (team_metrics(metrics_prefix(game, name), g.loss, g.grads,
                                             g.metrics), g.extras)
@@ -154,7 +164,8 @@ def alternating_step(state: GameState, batch: PyTree, *, game: Game,
 
 
 def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps: int = 0,
-                      axis_name: str | None = None) -> tuple[GameState, Metrics]:
+                      axis_name: str | None = None,
+                      micro_batches: int = 1) -> tuple[GameState, Metrics]:
     """Every team's gradients at the same point (the old state), applied together.
 
     Team j (in the game's order) draws `fold_in(key, j)`. Extras a loss replaces are
@@ -166,6 +177,7 @@ def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_ste
       game: the static game.
       unroll_steps: as in `alternating_step`, against the old state.
       axis_name: mapped axis for `shard_map`/`pmap`, as in `alternating_step`.
+      micro_batches: gradient accumulation, as in `alternating_step`.
     Returns:
       `(new_state, metrics)`.
     """
@@ -174,7 +186,8 @@ def simultaneous_step(state: GameState, batch: PyTree, *, game: Game, unroll_ste
     teams, metrics, extras = {}, {}, dict(state.extras)
     for j, name in enumerate(game.teams):
         g = _gradients(game, state, batch, jax.random.fold_in(key, j), team=name,
-                       unroll_steps=unroll_steps, axis_name=axis_name)
+                       unroll_steps=unroll_steps, axis_name=axis_name,
+                       micro_batches=micro_batches)
         teams[name] = apply_team_update(game.teams[name].optimizer, state.teams[name],
                                         g.grads, g.collections)
         merge_metrics(metrics, team_metrics(metrics_prefix(game, name), g.loss, g.grads,
@@ -193,7 +206,8 @@ def has_optimistic_optimizer(opt_state: PyTree) -> bool:
 
 
 def optimistic_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps: int = 0,
-                    axis_name: str | None = None) -> tuple[GameState, Metrics]:
+                    axis_name: str | None = None,
+                    micro_batches: int = 1) -> tuple[GameState, Metrics]:
     """Optimistic gradient descent (OGD; Daskalakis, Ilyas, Syrgkanis and Zeng 2018,
     "Training GANs with Optimism"): x_{t+1} = x_t - 2 eta g_t + eta g_{t-1} for each team,
     with every team's gradient g_t taken at the same point.
@@ -219,12 +233,12 @@ def optimistic_step(state: GameState, batch: PyTree, *, game: Game, unroll_steps
                 "build it with optax.optimistic_gradient_descent or "
                 "optax.optimistic_adam_v2 (configs: jgan.train.builders does this).")
     return simultaneous_step(state, batch, game=game, unroll_steps=unroll_steps,
-                             axis_name=axis_name)
+                             axis_name=axis_name, micro_batches=micro_batches)
 
 
 def make_step(game: Game, *, update_rule: str = "alternating",
               repeats: Mapping[str, int] | None = None, unroll_steps: int = 0,
-              axis_name: str | None = None) -> StepFn:
+              axis_name: str | None = None, micro_batches: int = 1) -> StepFn:
     """The step function `(state, batch) -> (state, metrics)` for `update_rule`.
 
     Args:
@@ -234,6 +248,8 @@ def make_step(game: Game, *, update_rule: str = "alternating",
       unroll_steps: differentiable updates of the adversary in the loss of the team
         updated last (Unrolled GAN; two-team games); 0 disables.
       axis_name: mapped axis inside `shard_map`/`pmap`, None under `jit`.
+      micro_batches: accumulate each team update's gradients over this many slices of
+        its batch (`jgan.core.accumulation`); not with extragradient or unrolling.
     Returns:
       The step, a plain function (not jitted): wrap it in `jax.jit` (with shardings)
       or `shard_map`; `chex.assert_max_traces` accepts it.
@@ -245,6 +261,12 @@ def make_step(game: Game, *, update_rule: str = "alternating",
         raise ValueError(f"{update_rule} updates take one update per team; got repeats={repeats}.")
     if unroll_steps < 0:
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}.")
+    if not isinstance(micro_batches, int) or micro_batches < 1:
+        raise ValueError(f"micro_batches must be an int >= 1, got {micro_batches!r}.")
+    if micro_batches > 1 and (update_rule == "extragradient" or unroll_steps):
+        raise ValueError("Gradient accumulation (micro_batches > 1) takes the alternating, "
+                         "simultaneous and optimistic rules without unrolling, not "
+                         f"update_rule={update_rule!r} with unroll_steps={unroll_steps}.")
     if unroll_steps:
         unrolled_pair(game, required=True)
     if update_rule != "alternating" or unroll_steps:
@@ -255,7 +277,11 @@ def make_step(game: Game, *, update_rule: str = "alternating",
     def step(state: GameState, batch: PyTree) -> tuple[GameState, Metrics]:
         if rule is None:
             return alternating_step(state, batch, game=game, repeats=checked,
-                                    unroll_steps=unroll_steps, axis_name=axis_name)
+                                    unroll_steps=unroll_steps, axis_name=axis_name,
+                                    micro_batches=micro_batches)
+        if micro_batches > 1:
+            return rule(state, batch, game=game, unroll_steps=unroll_steps,
+                        axis_name=axis_name, micro_batches=micro_batches)
         return rule(state, batch, game=game, unroll_steps=unroll_steps, axis_name=axis_name)
 
     step.__doc__ = (f"One {update_rule} step of the game's teams {list(game.teams)}: "

@@ -80,6 +80,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(config.game.pack >= 1, "game.pack", "must be >= 1.")
     require(config.batch_size >= 1, "batch_size", "must be >= 1.")
     require(config.mesh.model >= 1, "mesh.model", "must be >= 1 (1: replicated state).")
+    m = config.game.micro_batches
+    require(m >= 1 and config.batch_size % m == 0, "game.micro_batches",
+            f"{m} must be >= 1 and divide batch_size {config.batch_size}.")
+    require(m == 1 or (config.game.update_rule != "extragradient"
+                       and not config.game.unroll_steps), "game.micro_batches",
+            "gradient accumulation takes the alternating, simultaneous and optimistic rules "
+            "without unrolling.")
     require(config.mesh.min_shard_size >= 0, "mesh.min_shard_size", "must be >= 0.")
     require(config.batch_size % config.game.pack == 0, "game.pack",
              f"batch_size={config.batch_size} does not split into PacGAN packs of "
@@ -257,8 +264,10 @@ def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
         return (Stage(name="train", game=build_game(config), num_steps=max(config.num_steps, 1),
                       update_rule=config.game.update_rule,
                       repeats=family.step_repeats(config),
-                      unroll_steps=config.game.unroll_steps),)
-    stages = tuple(family.build_stages(config))
+                      unroll_steps=config.game.unroll_steps,
+                      micro_batches=config.game.micro_batches),)
+    stages = tuple(dataclasses.replace(stage, micro_batches=config.game.micro_batches)
+                   for stage in family.build_stages(config))
     _check_precision_names(config, stages)
     # Families build their stages' games themselves; the precision policy applies to
     # each, so that no family needs to know about it.
@@ -284,7 +293,8 @@ def _check_precision_names(config: ml_collections.ConfigDict, stages) -> None:
 def build_stage_step(stage: Stage, *, axis_name: str | None = None) -> StepFn:
     """`stage`'s step function (`make_step` with its update rule); not jitted."""
     return make_step(stage.game, update_rule=stage.update_rule, repeats=stage.repeats,
-                     unroll_steps=stage.unroll_steps, axis_name=axis_name)
+                     unroll_steps=stage.unroll_steps, axis_name=axis_name,
+                     micro_batches=stage.micro_batches)
 
 
 def build_step(config: ml_collections.ConfigDict, game: Game, *,
@@ -294,4 +304,5 @@ def build_step(config: ml_collections.ConfigDict, game: Game, *,
     not jitted."""
     return make_step(game, update_rule=config.game.update_rule,
                      repeats=registry.get_family(config.family).step_repeats(config),
-                     unroll_steps=config.game.unroll_steps, axis_name=axis_name)
+                     unroll_steps=config.game.unroll_steps, axis_name=axis_name,
+                     micro_batches=config.game.micro_batches)
