@@ -68,6 +68,24 @@ def shard_examples(tree, axis_name: str = DATA_AXIS):
     return jax.tree.map(constrain, tree)
 
 
+def gathered(tree):
+    """`tree` (a network's weights) whole on every device, where the context mesh has a
+    `MODEL_AXIS` over which the state is split (FSDP); unchanged elsewhere.
+
+    Sharded weights used as they lie leave XLA free to split a layer by its features
+    and gather the examples instead, keeping whole-batch activations per device (a
+    large-batch BigBiGAN step on a (2, 8) mesh: 3.3 GB of temporaries per device
+    against 1.2 GB replicated). Gathering the weights where a network runs makes every
+    layer split by examples, as FSDP does; the gradient's transpose scatters back.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or MODEL_AXIS not in mesh.axis_names:
+        return tree
+    if dict(zip(mesh.axis_names, mesh.axis_types))[MODEL_AXIS] == AxisType.Manual:
+        return tree
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, P()), tree)
+
+
 def batch_spec(mesh, axis_name: str = DATA_AXIS) -> P:
     """How a batch's leading axis splits over `mesh`: over `axis_name`, and over
     `MODEL_AXIS` too where the mesh has one of the same kind (FSDP: every device

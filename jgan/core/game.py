@@ -32,7 +32,7 @@ import optax
 
 from jgan.models.calling import accepts, train_kwargs
 from jgan.precision import Policy, compute_interceptor, keep_dtypes
-from jgan.sharding import shard_examples
+from jgan.sharding import gathered, shard_examples
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -183,6 +183,8 @@ class Networks:
         if policy is not None and policy.casts:
             params = policy.cast_to_compute(params)
             args, kwargs = policy.cast_to_compute(args), policy.cast_to_compute(kwargs)
+        # FSDP: weights split over a "model" axis are gathered where the network runs.
+        params = gathered(params)
         variables = {"params": params, **self._collections[name]}
         mutable = (list(self._collections[name]) if self._train else []) or False
         with jax.named_scope(name):
