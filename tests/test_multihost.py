@@ -140,3 +140,26 @@ def test_a_two_process_checkpoint_resumes_on_one_process(reference, tmp_path):
         np.testing.assert_allclose(moved, two, rtol=1e-4, atol=1e-5)
     assert [m["d_loss"] for m in _metrics(workdir) if "d_loss" in m] == pytest.approx(
         [m["d_loss"] for m in _metrics(root / "two") if "d_loss" in m], rel=1e-4)
+
+
+def test_evaluate_over_two_processes_writes_what_one_process_does(tmp_path):
+    """`jgan.evaluate` takes the same flags: both processes compute, process 0 writes,
+    and the numbers are the one-process evaluation's."""
+    run = tmp_path / "ring"
+    subprocess.run([sys.executable, "-m", "experiments.main",
+                    "--config=experiments/configs/mixture.py:ring,non_saturating,runlocal",
+                    f"--workdir={run}", "--config.progress_bar=False"], cwd=REPO_ROOT,
+                   env=_env(1), check=True, capture_output=True)
+    command = [sys.executable, "-m", "jgan.evaluate", f"--workdir={run}"]
+    subprocess.run([*command, f"--out={tmp_path / 'one.json'}"], cwd=REPO_ROOT, env=_env(2),
+                   check=True, capture_output=True)
+    port = _free_port()
+    procs = [subprocess.Popen([*command, f"--out={tmp_path / 'two.json'}",
+                               f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                               f"--process_id={i}"], cwd=REPO_ROOT, env=_env(1),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for i in range(2)]
+    outputs = _finish(procs)
+    assert "Wrote" in outputs[0] and "Wrote" not in outputs[1]
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert two == one
