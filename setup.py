@@ -30,6 +30,10 @@ setup(
         "tensorboardX",
         "matplotlib",
         "tqdm",
+        # The derived translation domains (jgan.data.derived_domains): its 8x8 handwritten
+        # digits (a second writer population for MNIST) and its two sample photographs
+        # (MNIST-M-style textures), shipped inside the package, so no download.
+        "scikit-learn",
     ],
     # prdc: Naeem et al.'s reference implementation of precision/recall/density/coverage,
     # which tests/test_precision_recall.py checks jgan's against. torch: the PyTorch twins
