@@ -1,4 +1,4 @@
-"""DCGAN training-step throughput: jgan (JAX/XLA) against PyTorch eager, same run.
+"""DCGAN training-step throughput: jgan (JAX/XLA) against PyTorch, eager and compiled.
 
 Both sides train the identical DCGAN (Radford et al. 2016) on MNIST-shaped batches:
 
@@ -26,6 +26,48 @@ comparison favours jgan, so the script warns in that case (pin with `taskset`).
 Input is synthetic (uniform in [-1, 1]): a step's cost does not depend on pixel values.
 
   PYTHONPATH=. python benchmarks/dcgan_throughput.py --steps 40 --rounds 5 --torch-lean
+
+Sweeps, precision, torch.compile and MFU (issue 27; the same flags in
+benchmarks/projection_gan_throughput.py, shared code in benchmarks/throughput_report.py):
+
+* `--batches 64,512,2048` and `--dtype float32,bfloat16` run every batch (outer, in the
+  order given) and dtype (inner) in one process; each configuration builds fresh runners.
+  bfloat16: jgan's networks compute in it by the project's precision policy
+  (`jgan.precision.apply_to_game`, a bfloat16 `Policy` for every network: float32
+  parameters, optimizer state, batch statistics and losses); PyTorch's forward passes
+  and losses run under `torch.autocast(device, dtype=torch.bfloat16)` with float32
+  parameters and the backward pass outside it, as a performance-minded user writes it.
+  float32: on CUDA PyTorch runs with TF32 matmuls and convolutions
+  (`torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True`),
+  which is what JAX's default precision does for float32 on NVIDIA GPUs (Ampere and
+  later); `cudnn.benchmark` is on (fixed shapes).
+* `--torch-compile` adds "torch-compile": the lean step (the work jgan's per-team
+  gradients do) with its D and G forward + loss functions under
+  `torch.compile(mode=--torch-compile-mode, dynamic=False)`, the backward passes and the
+  Adam updates as in eager. It compiles in its first step (forward and backward graphs),
+  reported as its compile time and excluded from images/second like jgan's; the runner
+  line shows its graphs, graph breaks and any recompilation in the second step.
+  `--skip-torch-eager` drops the eager step(s).
+* MFU: jgan's FLOPs per step from XLA's cost analysis of the compiled step
+  (benchmarks/mfu.py `step_flops`; the unoptimized program's count is printed beside it),
+  over the device's dense peak for the dtype (benchmarks/mfu.py's table by device kind,
+  TF32 for float32; `--peak-tflops F32[,BF16]` for another device). Each PyTorch runner's
+  MFU divides the same FLOP count by its own time (same architecture: parameter counts
+  are checked). No peak on a CPU: the FLOPs are printed, MFU is not.
+* `--json PATH` appends one JSON line per runner and configuration (model, batch, dtype,
+  side, mode, ms/step, images/s, MFU, compile seconds, FLOPs, peak, versions), written as
+  each configuration ends; in a sweep a failed configuration (out of memory) becomes an
+  "error" row and the sweep goes on. `--max-seconds S` starts no configuration that would
+  end past S seconds (judged by the longest so far); `--round-seconds T` sizes each
+  runner's round to about T seconds (at most --steps steps), so large batches stay cheap;
+  `--profile-steps N` prints (and writes to PATH.profile.txt) torch.profiler's costliest
+  kernels over N steps of each runner: on CUDA, CUPTI records XLA's kernels too.
+* With `--torch-device cuda` JAX's GPU memory is not preallocated
+  (XLA_PYTHON_CLIENT_PREALLOCATE=false unless set), so both frameworks fit on one GPU.
+
+  PYTHONPATH=. python benchmarks/dcgan_throughput.py --torch-device cuda --resolution 64 \
+      --channels 3 --batches 64,512,2048 --dtype bfloat16,float32 --torch-compile \
+      --steps 20 --round-seconds 1 --rounds 3 --warmup 3 --json dcgan64.jsonl
 
 Measure on an otherwise idle machine. Another process's CPU-bound job on a 2-core box
 halves jgan's speed and cuts PyTorch's by up to 10x (its OpenMP threads spin-wait on
@@ -89,6 +131,10 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput_report import (add_sweep_args, finish_sweep_args, jax_env_for,  # noqa: E402
+                               run_sweep)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -129,11 +175,16 @@ def parse_args(argv=None):
                    "batch statistics over the whole batch, as the trainer does on several "
                    "devices. The function is the same as on one device.")
     p.add_argument("--seed", type=int, default=0)
+    add_sweep_args(p, torch_device_flag="--torch-device")
     args = p.parse_args(argv)
-    if args.host_devices < 1 or args.batch % args.host_devices:
-        p.error(f"--host-devices must be >= 1 and divide --batch={args.batch}.")
+    finish_sweep_args(p, args)
+    for batch in args.batches:
+        if args.host_devices < 1 or batch % args.host_devices:
+            p.error(f"--host-devices must be >= 1 and divide the batch ({batch}).")
     if args.steps % args.steps_per_call or args.warmup % args.steps_per_call:
         p.error("--steps and --warmup must be multiples of --steps-per-call.")
+    if args.round_seconds and args.steps_per_call > 1:
+        p.error("--round-seconds needs --steps-per-call=1.")
     return args
 
 
@@ -143,9 +194,12 @@ if ARGS is not None and ARGS.xla_flags:
 if ARGS is not None and ARGS.host_devices > 1:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
                                f"device_count={ARGS.host_devices}").strip()
+if ARGS is not None:
+    jax_env_for(ARGS.torch_device, ARGS.skip_torch)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from throughput_report import compare_runners  # noqa: E402
+from throughput_report import (compare_runners, dynamo_counts, torch_autocast,  # noqa: E402
+                               torch_compile, torch_setup, uses_cudagraphs)
+from mfu import step_flops  # noqa: E402
 
 import jax  # noqa: E402  (after XLA_FLAGS)
 import jax.numpy as jnp  # noqa: E402
@@ -154,6 +208,7 @@ import optax  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P  # noqa: E402
 
 from jgan.families import adversarial_game  # noqa: E402
+from jgan.precision import Policy, apply_to_game  # noqa: E402
 from jgan.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from jgan.sharding import on_mesh  # noqa: E402
 from jgan.core.steps import make_step  # noqa: E402
@@ -174,6 +229,9 @@ def build_jgan(args):
         generator=gen, discriminator=disc, latent_dim=args.latent, loss_type="non_saturating",
         generator_optimizer=optax.adam(LR, b1=BETA1, b2=BETA2),
         discriminator_optimizer=optax.adam(LR, b1=BETA1, b2=BETA2))
+    dtype = getattr(args, "dtype", "float32")
+    if dtype != "float32":   # every network computes in dtype; params, losses stay float32
+        game = apply_to_game(game, {name: Policy.from_name(dtype) for name in game.modules})
     rng = np.random.default_rng(args.seed)
     images = rng.uniform(-1, 1, (args.batch, args.resolution, args.resolution,
                                  args.channels)).astype(np.float32)
@@ -222,12 +280,22 @@ class JganRunner:
         t1 = time.perf_counter()
         compiled = lowered.compile()
         t2 = time.perf_counter()
-        cost = compiled.cost_analysis()
-        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-        # FLOPs of one step (XLA counts a multiply-add as 2, and per device), for the
-        # roofline report.
-        self.step_flops = (float((cost or {}).get("flops", float("nan"))) * self.num_devices
-                           / self.steps_per_call)
+        # FLOPs of one step (XLA counts a multiply-add as 2, and per device: one SPMD
+        # program's analysis is multiplied by the device count), for MFU and the roofline
+        # report; the unoptimized program's count where the compiled one has none.
+        analysis = compiled.cost_analysis()
+        per_program = self.num_devices if not isinstance(analysis, (list, tuple)) else 1
+        try:
+            flops = step_flops(compiled) * per_program
+        except (KeyError, TypeError):
+            flops = float("nan")
+        try:
+            self.lowered_flops = float(lowered.cost_analysis()["flops"]) / self.steps_per_call
+        except Exception:   # noqa: BLE001 (not every backend analyses a lowered program)
+            self.lowered_flops = float("nan")
+        if not flops > 0:
+            flops = self.lowered_flops * self.steps_per_call
+        self.step_flops = flops / self.steps_per_call
         self.trace_s, self.xla_compile_s = t1 - t0, t2 - t1
         self.compile_s = t2 - t0
         t0 = time.perf_counter()
@@ -306,12 +374,18 @@ def build_torch(args):
 
 
 class TorchRunner:
-    def __init__(self, args, lean: bool = False):
+    """PyTorch's step: eager, or with `compile_mode` its two forward + loss functions
+    under torch.compile (then always the lean step); bfloat16 `args.dtype` under
+    autocast. The constructor runs the first step (torch.compile's compile time)."""
+
+    def __init__(self, args, lean: bool = False, compile_mode: str | None = None):
         import torch
         import torch.nn.functional as F
-        self.torch, self.F, self.lean = torch, F, lean
-        torch.set_num_threads(args.threads)
+        self.torch, self.F = torch, F
+        self.lean = lean or compile_mode is not None
+        torch_setup(torch, args.torch_device, args.threads)
         self.args = args
+        self.dtype = getattr(args, "dtype", "float32")
         self.device = torch.device(args.torch_device)
         self.g, self.d = build_torch(args)
         self.g.to(self.device), self.d.to(self.device)
@@ -324,22 +398,56 @@ class TorchRunner:
         ).astype(np.float32)).to(self.device)
         self.g_params = sum(p.numel() for p in self.g.parameters())
         self.d_params = sum(p.numel() for p in self.d.parameters())
+        self.compile_mode = compile_mode
+        self.cudagraphs = uses_cudagraphs(compile_mode, args.torch_device)
+        self.d_loss_fn, self.g_loss_fn = self._d_loss, self._g_loss
+        if compile_mode is not None:
+            self.d_loss_fn = torch_compile(torch, self._d_loss, compile_mode)
+            self.g_loss_fn = torch_compile(torch, self._g_loss, compile_mode)
+        # torch.compile compiles in the first call (forward and backward graphs); the
+        # second step shows whether anything recompiled.
+        before = dynamo_counts(torch)
+        self.first_step_s = self.run(1)
+        self.compile_s = self.first_step_s if compile_mode is not None else None
+        mid = dynamo_counts(torch)
+        self.second_step_s = self.run(1)
+        after = dynamo_counts(torch)
+        self.compile_info = (
+            f"torch.compile: {mid['graphs'] - before['graphs']} graphs, "
+            f"{mid['graph_breaks'] - before['graph_breaks']} graph breaks in the first step, "
+            f"{after['graphs'] - mid['graphs']} recompiled in the second "
+            f"({self.second_step_s:.3f} s)" if compile_mode is not None else "")
+
+    def _d_loss(self, real, z):
+        torch, F = self.torch, self.F
+        with torch_autocast(torch, self.device.type, self.dtype):
+            if self.lean:
+                with torch.no_grad():
+                    fake = self.g(z)
+            else:
+                fake = self.g(z).detach()
+            real_logits, fake_logits = self.d(real), self.d(fake)
+            return (F.binary_cross_entropy_with_logits(real_logits,
+                                                       torch.ones_like(real_logits))
+                    + F.binary_cross_entropy_with_logits(fake_logits,
+                                                         torch.zeros_like(fake_logits)))
+
+    def _g_loss(self, z):
+        torch, F = self.torch, self.F
+        with torch_autocast(torch, self.device.type, self.dtype):
+            logits = self.d(self.g(z))
+            return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
     def step(self):
-        torch, F, args = self.torch, self.F, self.args
+        torch, args = self.torch, self.args
+        if self.cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
         real = self.images
         b = real.shape[0]
         # Discriminator update on real and G(z).detach().
         z = torch.randn(b, args.latent, device=self.device)
-        if self.lean:
-            with torch.no_grad():
-                fake = self.g(z)
-        else:
-            fake = self.g(z).detach()
         self.opt_d.zero_grad(set_to_none=True)
-        real_logits, fake_logits = self.d(real), self.d(fake)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss = self.d_loss_fn(real, z)
         d_loss.backward()
         self.opt_d.step()
         # Generator update, fresh z, against the updated D (non-saturating loss).
@@ -347,19 +455,26 @@ class TorchRunner:
         self.opt_g.zero_grad(set_to_none=True)
         if self.lean:
             self.d.requires_grad_(False)
-        logits = self.d(self.g(z))
-        g_loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        g_loss = self.g_loss_fn(z)
         g_loss.backward()
         if self.lean:
             self.d.requires_grad_(True)
         self.opt_g.step()
+        if self.cudagraphs:   # outputs of a CUDA graph are overwritten by its next replay
+            d_loss, g_loss = d_loss.detach().clone(), g_loss.detach().clone()
         return d_loss, g_loss
 
+    def _sync(self):
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
+
     def run(self, n: int) -> float:
+        self._sync()
         t0 = time.perf_counter()
         for _ in range(n):
             d_loss, g_loss = self.step()
         d_loss.item(), g_loss.item()  # waits for the device
+        self._sync()
         return time.perf_counter() - t0
 
 
@@ -401,7 +516,8 @@ def report_roofline(runners: dict, med: dict, args) -> None:
     """Each side's achieved GFLOP/s against this machine's matmul rate (both sides run
     the same architecture, so jgan's FLOP count serves PyTorch's step too)."""
     flops = runners["jgan"].step_flops
-    sides = ["xla"] + (["torch"] if "torch" in runners and args.torch_device == "cpu" else [])
+    sides = ["xla"] + (["torch"] if any(not n.startswith("jgan") for n in runners)
+                       and args.torch_device == "cpu" else [])
     peak = {side: matmul_gflops(side, threads=args.threads) for side in sides}
     print(f"\nroofline: one step = {flops / 1e9:.2f} GFLOP (XLA's count); fp32 2048^3 matmul: "
           + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
@@ -415,8 +531,8 @@ def report_roofline(runners: dict, med: dict, args) -> None:
         achieved = flops * rate / args.batch / 1e9
         print(f"  {name:11s} {achieved:6.0f} GFLOP/s = {100 * achieved / best:3.0f}% of the best "
               "matmul rate")
-    for other in ("torch", "torch-lean"):
-        if other in med:
+    for other in med:
+        if not other.startswith("jgan"):
             for target in (1.0, 1.5):
                 need = target * flops * med[other] / args.batch / 1e9
                 print(f"  jgan at {target:.1f}x {other} needs {need:.0f} GFLOP/s = "
@@ -426,9 +542,7 @@ def report_roofline(runners: dict, med: dict, args) -> None:
 # --------------------------------------------------------------------------- main
 
 def main(args):
-    print(f"DCGAN throughput: {args.resolution}x{args.resolution}x{args.channels}, "
-          f"width {args.width}, batch {args.batch}, latent {args.latent}, fp32, "
-          f"Adam({LR}, b1={BETA1}), non-saturating, alternating step (d_steps=1)")
+    """Every (batch, dtype) of the sweep in turn (`run_config`); returns the JSON rows."""
     ncpu = os.cpu_count()
     print(f"jax {jax.__version__} ({jax.default_backend()}: {jax.devices()[0].device_kind}, "
           f"{ncpu} CPUs visible, XLA uses all; {args.steps_per_call} step(s) per call); "
@@ -437,7 +551,20 @@ def main(args):
             and ncpu > args.threads):
         print(f"WARNING: XLA will use {ncpu} cores but torch only --threads={args.threads}; "
               f"pin the process (taskset -c 0-{args.threads - 1}) for a fair comparison.")
+    if not args.skip_torch:
+        import torch
+        print(f"torch {torch.__version__} on {args.torch_device}, {args.threads} threads "
+              f"(mkldnn: {torch.backends.mkldnn.is_available()})")
+    return run_sweep(args, run_config, model=f"dcgan{args.resolution}",
+                     torch_device=args.torch_device)
 
+
+def run_config(args, torch_runners):
+    """One batch and dtype: builds the runners, times them; returns (runners, medians,
+    stats, flops)."""
+    print(f"\nDCGAN throughput: {args.resolution}x{args.resolution}x{args.channels}, "
+          f"width {args.width}, batch {args.batch}, latent {args.latent}, {args.dtype}, "
+          f"Adam({LR}, b1={BETA1}), non-saturating, alternating step (d_steps=1)")
     runners = {}
     if not args.skip_jgan:
         jr = JganRunner(args)
@@ -447,31 +574,31 @@ def main(args):
                                                                    "host_devices": 1}))
         print(f"jgan   params: G {jr.g_params:,}  D {jr.d_params:,}")
         print(f"jgan   compile: {jr.compile_s:.2f} s (trace+lower {jr.trace_s:.2f} s, XLA compile "
-              f"{jr.xla_compile_s:.2f} s); first step after it {1e3 * jr.first_step_s:.0f} ms")
-    if not args.skip_torch:
-        import torch
-        print(f"torch {torch.__version__} on {args.torch_device}, {args.threads} threads "
-              f"(mkldnn: {torch.backends.mkldnn.is_available()})")
-        tr = TorchRunner(args)
-        runners["torch"] = tr
-        print(f"torch  params: G {tr.g_params:,}  D {tr.d_params:,}")
-        if args.torch_lean:
-            runners["torch-lean"] = TorchRunner(args, lean=True)
-    if "jgan" in runners and "torch" in runners:
-        same = (runners["jgan"].g_params, runners["jgan"].d_params) == (
-            runners["torch"].g_params, runners["torch"].d_params)
+              f"{jr.xla_compile_s:.2f} s); first step after it {1e3 * jr.first_step_s:.0f} ms; "
+              f"{jr.step_flops / 1e9:.2f} GFLOP/step (unoptimized program: "
+              f"{jr.lowered_flops / 1e9:.2f})")
+    for name, kwargs in torch_runners:
+        tr = runners[name] = TorchRunner(args, **kwargs)
+        print(f"{name} params: G {tr.g_params:,}  D {tr.d_params:,}; first step "
+              f"{tr.first_step_s:.2f} s" + (f"; {tr.compile_info}" if tr.compile_info else ""))
+    torch_names = [n for n, _ in torch_runners]
+    if "jgan" in runners and torch_names:
+        tr = runners[torch_names[0]]
+        same = (runners["jgan"].g_params, runners["jgan"].d_params) == (tr.g_params, tr.d_params)
         print(f"parameter counts match: {same}")
         if not same:
             sys.exit("parameter counts differ: not the same architecture")
-
+    flops = runners["jgan"].step_flops if "jgan" in runners else None
+    stats = {}
     med = compare_runners(runners, steps=args.steps, warmup=args.warmup, rounds=args.rounds,
-                          batch=args.batch, digits=0)
+                          batch=args.batch, digits=0, flops=flops, peaks=args.peaks_now,
+                          stats=stats, round_seconds=args.round_seconds)
     if "jgan-1dev" in med:
         print(f"ratio jgan on {args.host_devices} host devices / on one: "
               f"{med['jgan'] / med['jgan-1dev']:.2f}x (median)")
     if args.roofline and "jgan" in runners:
         report_roofline(runners, med, args)
-    return med
+    return runners, med, stats, flops
 
 
 if __name__ == "__main__":
