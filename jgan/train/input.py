@@ -1,5 +1,6 @@
 """Input for a run: on-device mixture sampling, a dataset held in device memory
-(`data.on_device`), or a host-side grain pipeline.
+(`data.on_device`), a host-side grain pipeline, or two of them for the domains of a
+translation task (`data.kind="translation"`).
 
 All give batches of `d_steps * batch_size` examples per training step, as a dict
 with "image" (and "label" for datasets that have one), and a position that a
@@ -96,16 +97,17 @@ class PipelineInput:
     and for any process count: a run saved on P processes resumes on any other number.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
+    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int, *,
+                 source=None, seed: int | None = None):
         d = config.data
-        source = _data_source(config)
+        source = _data_source(config) if source is None else source
         self.source = source
         self.num_skipped = getattr(source, "num_skipped", 0)
         self.examples_per_step = examples_per_step
         self._loader = functools.partial(
             images.make_image_loader, source, global_batch_size=examples_per_step,
-            resolution=d.resolution, channels=d.channels, seed=config.seed,
-            shard_index=jax.process_index(), shard_count=jax.process_count(),
+            resolution=d.resolution, channels=d.channels,
+            seed=config.seed if seed is None else seed, shard_index=jax.process_index(), shard_count=jax.process_count(),
             worker_count=d.worker_count, resize=d.get("resize", "bicubic"))
         self.loader = self._loader()  # checks the arguments now, with named errors
         self.batches = 0
@@ -136,6 +138,49 @@ class PipelineInput:
         self._iterator = None
 
 
+class TwoDomainInput:
+    """Domains A and B of a translation task (`jgan.data.domain_pairs`), each read by a
+    `PipelineInput`: over the same record order for a paired task, so that the pairs
+    stay together, and over two independent orders for an unpaired one.
+
+    Batches: `{"image_a", "label_a", "image_b", "label_b"}`, both domains at
+    `data.resolution` and `data.channels`. The position is the global batches
+    consumed, as a `PipelineInput`'s.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int):
+        from jgan.data.domain_pairs import domain_pair
+        d = config.data
+        self.pair = domain_pair(d.name, split=d.split, data_dir=d.data_dir or None,
+                                root=d.root, resolution=d.resolution, channels=d.channels,
+                                seed=config.seed)
+        # An unpaired task's B order is another shuffle: fold the seed, within grain's range.
+        seed_b = config.seed if self.pair.paired else (config.seed + 1) % 2**32
+        self.domains = {
+            "a": PipelineInput(config, examples_per_step, source=self.pair.a, seed=config.seed),
+            "b": PipelineInput(config, examples_per_step, source=self.pair.b, seed=seed_b)}
+        self.num_skipped = 0
+
+    @staticmethod
+    def _merge(batches: dict) -> dict:
+        return {f"{key}_{domain}": value for domain, batch in batches.items()
+                for key, value in batch.items()}
+
+    def next(self) -> dict:
+        """This process's rows of the next global batch of both domains."""
+        return self._merge({k: inp.next() for k, inp in self.domains.items()})
+
+    def example_batch(self) -> dict:
+        return self._merge({k: inp.example_batch() for k, inp in self.domains.items()})
+
+    def get_state(self) -> dict:
+        return self.domains["a"].get_state()
+
+    def set_state(self, state: dict) -> None:
+        for inp in self.domains.values():
+            inp.set_state(state)
+
+
 def batches_consumed(grain_state: str, global_batch_size: int) -> int:
     """Global batches a one-process grain iterator had yielded at `grain_state` (its JSON
     `get_state()`): worker w reads records w, w + W, ... in batches of the global size."""
@@ -146,11 +191,14 @@ def batches_consumed(grain_state: str, global_batch_size: int) -> int:
 
 
 def build_input(config: ml_collections.ConfigDict, sharding=None):
-    """The run's input: `MixtureInput`, `DeviceDataInput` (`data.on_device`) or
-    `PipelineInput`. `sharding`: where `DeviceDataInput` puts its arrays (replicated)."""
+    """The run's input: `MixtureInput`, `TwoDomainInput` (`data.kind="translation"`),
+    `DeviceDataInput` (`data.on_device`) or `PipelineInput`. `sharding`: where
+    `DeviceDataInput` puts its arrays (replicated)."""
     examples_per_step = config.batch_size * config.game.d_steps
     if config.data.kind == "mixture":
         return MixtureInput(config, examples_per_step)
+    if config.data.kind == "translation":
+        return TwoDomainInput(config, examples_per_step)
     if config.data.get("on_device", False):
         return DeviceDataInput(config, examples_per_step, sharding)
     return PipelineInput(config, examples_per_step)
