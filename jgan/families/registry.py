@@ -55,6 +55,9 @@ class Family:
       evaluation: `(config, game) -> evaluate` or None, where `evaluate(state) -> dict`
         (JSON-able) is the family's own evaluation of the final state, written to
         eval.json's "family_metrics" by the trainer and by `jgan.evaluate`.
+      input_kind: "images" (batches of one image dataset or a mixture) or
+        "domain_pairs" (batches of two domains, `data.kind = "translation"`:
+        `jgan.train.input.TwoDomainInput`).
     """
     name: str
     build_game: Callable[[ml_collections.ConfigDict], Game]
@@ -71,6 +74,7 @@ class Family:
     sets_discriminator_width: bool = False
     sample_grids: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
     evaluation: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
+    input_kind: str = "images"
 
 
 _FAMILIES: dict[str, Family] = {}

@@ -33,7 +33,7 @@ __all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_family_evaluation", "build_
            "optimizer_updates_per_step", "validate"]
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
-DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist")
+DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist", "translation")
 
 
 # Keys outside the family sections that only some families read (`Family.reads`), with
@@ -59,7 +59,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 "and eval.standing_stats, which measure samples, must be empty / 0.")
     family.validate(config)
     _check_noise_distribution(config, family)
-    if config.model.kind == "resnet":
+    translation = family.input_kind == "domain_pairs"
+    require((config.data.kind == "translation") == translation, "data.kind",
+            f"the {family.name} family reads "
+            + ("two domains: data.kind must be 'translation'." if translation else
+               f"one dataset, not the two domains of {config.data.kind!r}."))
+    if config.model.kind == "resnet" and not translation:
         require(config.data.resolution in resnet.SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"the ResNet supports {resnet.SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
     require(config.data.resize in ("bicubic", "pad"), "data.resize",
@@ -102,7 +107,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"Stacked MNIST has 3 channels (one digit each), got {config.data.channels}.")
         require(config.data.resolution in (28, 32), "data.resolution",
                  f"Stacked MNIST runs at 28 or 32, got {config.data.resolution}.")
-    if config.model.kind == "dcgan":
+    if config.model.kind == "dcgan" and not translation:  # translation builds its own
         require(config.data.resolution in SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         require(config.model.normalization in ("batch", "layer", "none"),
