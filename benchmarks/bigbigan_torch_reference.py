@@ -1,15 +1,20 @@
 """PyTorch reference of jgan's BigBiGAN training step, for timing comparisons only.
 
     PYTHONPATH=. python benchmarks/bigbigan_torch_reference.py --batch_sizes=256
+    PYTHONPATH=. python benchmarks/bigbigan_torch_reference.py --resolution=64 \\
+        --dtypes=bfloat16,float32 --batch_sizes=256,2048      # on a GPU
 
 Re-implements, layer for layer, the game of `jgan.families.bigan` under
 `experiments/configs/bigbigan.py:mnist` (the architecture is read from that config, and
-the settings this script does not implement are refused):
+the settings this script does not implement are refused; `--resolution 64|128` reads
+`mnist,res64|res128`, BigGAN's 64 / 128 px networks):
 
   G  `jgan.models.resnet.ResNetGenerator`: SN dense z -> 4x4x128, 3 up-blocks (BN - ReLU -
      nearest up2 - SN conv3x3 without bias - BN - ReLU - SN conv3x3, + SN conv1x1 shortcut
      before the upsampling), BN - ReLU - SN conv3x3 - tanh. Batch norm: momentum 0.1
-     (flax's 0.9), eps 1e-5.
+     (flax's 0.9), eps 1e-5. At 64 / 128 px, BigGAN's widths (`resnet.generator_widths`:
+     dense to 4x4x(16 ch), 4 / 5 up-blocks of ch * (16, 8, 4, 2[, 1]), ch = width / 4;
+     a block's shortcut maps C_in -> C_out).
   E  `jgan.models.residual_encoder.ResidualEncoder` (revnet, stochastic): conv3x3 stem,
      3 stages of 2 reversible blocks (y1 = x1 + F(x2), y2 = x2 + G(y1); F, G =
      GroupNorm - ReLU - conv3x3 (no bias) - GroupNorm - ReLU - conv3x3, GroupNorm eps
@@ -22,7 +27,9 @@ the settings this script does not implement are refused):
      (invert: 2 residual-function passes; re-run the block with autograd; backward).
   D  `jgan.models.pair_discriminator.PairDiscriminator`: SNGAN ResNet trunk F (width 64,
      ReLU + global sum pool), MLPs H (256, 256) on z and J (256, 256) on [F(x), H(z)],
-     heads theta_x, theta_z, theta_xz; spectral norm on every D layer.
+     heads theta_x, theta_z, theta_xz; spectral norm on every D layer. At 64 / 128 px F is
+     BigGAN's (`resnet.discriminator_layout`: blocks of ch * (1, 2, 4, 8, 16[, 16]), all
+     but the last downsampling; h of 16 ch).
   Spectral norm as flax's `nn.SpectralNorm` (one power iteration per call, u of the
   output side, v = n(W^T u), u' = n(W v), sigma = u'^T W v with u', v held constant,
   eps 1e-12; biases are not normalized). The u vectors and batch-norm statistics are
@@ -41,6 +48,19 @@ Every network runs in training mode in both updates (batch statistics in G's bat
 norm, a power iteration in every spectral norm), and, as in jgan, only the team being
 updated keeps its networks' new buffers: the D update writes D's u vectors, not G's;
 the E+G update writes G's u vectors and batch-norm running statistics, not D's.
+
+Precision (`--dtypes`): "float32" runs in float32 (on CUDA with TF32 allowed for
+matrix products and convolutions, as XLA's default precision on GPUs, and cuDNN's
+autotuner on, as XLA autotunes its convolutions); "bfloat16" runs the two loss functions
+(forward passes and losses) under `torch.autocast(device, torch.bfloat16)` with float32
+parameters, optimizer state and EMA, as jgan's `precision.compute_dtype=bfloat16`
+(autocast keeps normalizations and reductions in float32 where jgan's casts compute them
+in bfloat16 with float32 statistics). The reversible stack's backward pass recomputes
+under the autocast state its forward pass ran with.
+
+Device: `--device` (default: cuda when available, else cpu). The parameter counts are
+taken from jgan's game by shape only (`jax.eval_shape`) on JAX's CPU backend, so that JAX
+takes no GPU memory in this process.
 
 Modes: "eager"; "compile": the two loss functions (forward passes and losses, whose
 backward graphs AOTAutograd compiles too) under `torch.compile` (default backend,
@@ -74,8 +94,13 @@ Differences from jgan's step that remain:
 
 Besides timing, the script counts each network's parameters in PyTorch and in jgan (the
 game built from the same config, `params` leaves only) and exits with an error naming
-the network if they differ. Flags: --batch_sizes, --rounds, --steps, --warmup,
---compile/--no-compile (with --no-compile only eager is timed), --threads.
+the network if they differ. Flags: --batch_sizes, --dtypes, --resolution, --device,
+--rounds, --steps, --warmup, --compile/--no-compile (with --no-compile only eager is
+timed), --compile_mode (torch.compile's mode), --threads, --profile DIR (after timing,
+`--profile_steps` steps of each mode under `torch.profiler`: a Chrome trace
+`torch-r{R}-b{B}-{dtype}-{mode}.json.gz` and the top kernels by device time
+`...-{mode}.txt` in DIR). Each timed row is a JSON line on stdout (`bigbigan_throughput.py`
+reads them).
 """
 from __future__ import annotations
 
@@ -84,9 +109,11 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -119,8 +146,15 @@ class Arch:
 
 
 def load_config(arg: str = "mnist"):
-    """`bigbigan.py:ARG`, e.g. "mnist" or "mnist,small" (the CPU-sized networks)."""
+    """`bigbigan.py:ARG`, e.g. "mnist", "mnist,small" (the CPU-sized networks) or
+    "mnist,large_batch,res128"."""
     return importlib.import_module(CONFIG_MODULE).get_config(arg)
+
+
+def with_resolution(arg: str, resolution: int) -> str:
+    """`arg` with the bigbigan.py option for `resolution` (32: none) in place of any."""
+    parts = [p for p in arg.split(",") if p and p not in ("res64", "res128")]
+    return ",".join(parts + ([f"res{resolution}"] if resolution != 32 else []))
 
 
 def arch_from_config(c) -> Arch:
@@ -133,7 +167,7 @@ def arch_from_config(c) -> Arch:
                      0, c.data.resolution), "encoder_lr_multiplier": b.encoder_lr_multiplier == 1,
                  "update_rule": g.update_rule == "alternating", "d_steps": g.d_steps == 1,
                  "unroll_steps": g.unroll_steps == 0, "ema_decay": g.ema_decay is not None,
-                 "resolution": c.data.resolution == 32,
+                 "resolution": c.data.resolution in (32, 64, 128),
                  "optimizer": all(o.name == "adam" and o.schedule == "constant"
                                   and not o.clip_weights for o in opt.values())}
     unsupported = [k for k, ok in supported.items() if not ok]
@@ -222,13 +256,13 @@ def group_count(features: int, groups: int = 8) -> int:
 # --------------------------------------------------------------------------- G
 
 class GeneratorBlock(nn.Module):
-    def __init__(self, width: int):
+    def __init__(self, c_in: int, width: int):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(width, eps=1e-5, momentum=0.1)
-        self.conv1 = SNConv(width, width, 3, gain=math.sqrt(2), bias=False)
+        self.bn1 = nn.BatchNorm2d(c_in, eps=1e-5, momentum=0.1)
+        self.conv1 = SNConv(c_in, width, 3, gain=math.sqrt(2), bias=False)
         self.bn2 = nn.BatchNorm2d(width, eps=1e-5, momentum=0.1)
         self.conv2 = SNConv(width, width, 3, gain=math.sqrt(2))
-        self.shortcut = SNConv(width, width, 1)
+        self.shortcut = SNConv(c_in, width, 1)
 
     def forward(self, x, update):
         h = self.conv1(up2(F.relu(batch_norm(self.bn1, x, update))), update)
@@ -236,14 +270,41 @@ class GeneratorBlock(nn.Module):
         return h + up2(self.shortcut(x, update))
 
 
+def generator_widths(width: int, resolution: int) -> tuple:
+    """jgan's `resnet.generator_widths`: the dense output's and each up-block's channels
+    (`width` throughout at 32 px; BigGAN's ch * (16, 16, 8, 4, 2[, 1]), ch = width / 4,
+    at 64 / 128 px)."""
+    multipliers = {64: (16, 16, 8, 4, 2), 128: (16, 16, 8, 4, 2, 1)}
+    if resolution == 32:
+        return (width,) * 4
+    if width % 4:
+        raise SystemExit(f"bigbigan_torch_reference: width {width} at {resolution} px "
+                         "needs a multiple of 4.")
+    return tuple(width // 4 * m for m in multipliers[resolution])
+
+
+def discriminator_layout(width: int, resolution: int) -> tuple:
+    """jgan's `resnet.discriminator_layout`: (features, downsample, optimized) per block."""
+    multipliers = {64: (1, 2, 4, 8, 16), 128: (1, 2, 4, 8, 16, 16)}
+    if resolution not in multipliers:
+        return ((width, True, True), (width, True, False), (width, False, False),
+                (width, False, False))
+    if width % 4:
+        raise SystemExit(f"bigbigan_torch_reference: width {width} at {resolution} px "
+                         "needs a multiple of 4.")
+    m = multipliers[resolution]
+    return tuple((width // 4 * k, i < len(m) - 1, i == 0) for i, k in enumerate(m))
+
+
 class Generator(nn.Module):
     def __init__(self, a: Arch):
         super().__init__()
-        self.width = a.generator_width
-        self.project = SNLinear(a.latent_dim, 16 * a.generator_width)
-        self.blocks = nn.ModuleList([GeneratorBlock(a.generator_width) for _ in range(3)])
-        self.out_bn = nn.BatchNorm2d(a.generator_width, eps=1e-5, momentum=0.1)
-        self.out_conv = SNConv(a.generator_width, a.channels, 3)
+        widths = generator_widths(a.generator_width, a.resolution)
+        self.width = widths[0]
+        self.project = SNLinear(a.latent_dim, 16 * widths[0])
+        self.blocks = nn.ModuleList([GeneratorBlock(i, o) for i, o in zip(widths, widths[1:])])
+        self.out_bn = nn.BatchNorm2d(widths[-1], eps=1e-5, momentum=0.1)
+        self.out_conv = SNConv(widths[-1], a.channels, 3)
 
     def forward(self, z, update: bool):
         x = self.project(z, update).view(z.shape[0], self.width, 4, 4)
@@ -284,6 +345,11 @@ class _ReversibleStack(torch.autograd.Function):
         for f, g in zip(stack.f, stack.g):                 # autograd is off in forward
             x1, x2 = _block(f, g, x1, x2)
         ctx.stack = stack
+        # The backward pass recomputes under the forward's autocast state (as
+        # torch.amp.custom_fwd / custom_bwd do), so that its dtypes match.
+        device_type = x1.device.type
+        ctx.autocast = (device_type, torch.is_autocast_enabled(device_type),
+                        torch.get_autocast_dtype(device_type))
         ctx.save_for_backward(x1, x2)
         return x1, x2
 
@@ -291,16 +357,19 @@ class _ReversibleStack(torch.autograd.Function):
     def backward(ctx, dy1, dy2):
         stack = ctx.stack
         y1, y2 = ctx.saved_tensors
+        device_type, enabled, dtype = ctx.autocast
         grads = {}
         for f, g in reversed(list(zip(stack.f, stack.g))):
-            with torch.no_grad():                          # the block's input, from its output
-                x2 = y2 - g(y1)
-                x1 = y1 - f(x2)
-            with torch.enable_grad():
-                a, b = x1.detach().requires_grad_(), x2.detach().requires_grad_()
-                params = [*f.parameters(), *g.parameters()]
-                out = _block(f, g, a, b)
-                dy1, dy2, *d_params = torch.autograd.grad(out, (a, b, *params), (dy1, dy2))
+            with torch.autocast(device_type, dtype=dtype, enabled=enabled):
+                with torch.no_grad():                      # the block's input, from its output
+                    x2 = y2 - g(y1)
+                    x1 = y1 - f(x2)
+                with torch.enable_grad():
+                    a, b = x1.detach().requires_grad_(), x2.detach().requires_grad_()
+                    params = [*f.parameters(), *g.parameters()]
+                    out = _block(f, g, a, b)
+                    dy1, dy2, *d_params = torch.autograd.grad(out, (a, b, *params),
+                                                              (dy1, dy2))
             grads.update(zip(params, d_params))
             y1, y2 = x1, x2
         return (dy1, dy2, None, *(grads[p] for p in stack.parameters()))
@@ -380,9 +449,11 @@ class MLP(nn.Module):
 class PairDiscriminator(nn.Module):
     def __init__(self, a: Arch):
         super().__init__()
-        w = a.discriminator_width
-        layout = ((a.channels, True, True), (w, True, False), (w, False, False), (w, False, False))
-        self.trunk = nn.ModuleList([DiscriminatorBlock(c, w, d, o) for c, d, o in layout])
+        layout = discriminator_layout(a.discriminator_width, a.resolution)
+        c_in = (a.channels, *(f for f, _, _ in layout[:-1]))
+        self.trunk = nn.ModuleList([DiscriminatorBlock(c, f, d, o)
+                                    for c, (f, d, o) in zip(c_in, layout)])
+        w = layout[-1][0]                                  # h_x's width
         self.H = MLP(a.latent_dim, a.latent_hidden)
         self.J = MLP(w + a.latent_hidden[-1], a.joint_hidden)
         self.theta_x = SNLinear(w, 1)
@@ -429,10 +500,14 @@ def encoder_generator_loss(nets: Nets, x):
 
 
 class Trainer:
-    """Alternating updates (D, then E+G) and the EMA of E+G, as jgan's step."""
+    """Alternating updates (D, then E+G) and the EMA of E+G, as jgan's step; with
+    `autocast_dtype` (torch.bfloat16) the loss functions run under autocast."""
 
-    def __init__(self, nets: Nets, a: Arch, compile_losses: bool):
+    def __init__(self, nets: Nets, a: Arch, compile_losses: bool, *,
+                 autocast_dtype: torch.dtype | None = None, compile_mode: str | None = None):
         self.nets = nets
+        self.device_type = next(nets.parameters()).device.type
+        self.autocast_dtype = autocast_dtype
         self.d_params = list(nets.discriminator.parameters())
         self.eg_params = [*nets.generator.parameters(), *nets.encoder.parameters()]
         adam = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(a.b1, a.b2),
@@ -444,17 +519,19 @@ class Trainer:
         eg_fn = lambda x: encoder_generator_loss(nets, x)
         if compile_losses:   # trace the reversible backward's autograd.grad, no graph break
             torch._dynamo.config.trace_autograd_ops = True
-        self.d_loss = torch.compile(d_fn) if compile_losses else d_fn
-        self.eg_loss = torch.compile(eg_fn) if compile_losses else eg_fn
+        compile_ = lambda fn: torch.compile(fn, mode=compile_mode)
+        self.d_loss = compile_(d_fn) if compile_losses else d_fn
+        self.eg_loss = compile_(eg_fn) if compile_losses else eg_fn
 
-    @staticmethod
-    def _update(opt, loss_fn, x, trained, frozen):
+    def _update(self, opt, loss_fn, x, trained, frozen):
         for p in trained:
             p.requires_grad_(True)
         for p in frozen:
             p.requires_grad_(False)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(x)
+        with torch.autocast(self.device_type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            loss = loss_fn(x)
         loss.backward()
         opt.step()
         return loss.detach()
@@ -479,15 +556,16 @@ def torch_param_counts(nets: Nets) -> dict:
 
 
 def jgan_param_counts(config) -> dict:
-    """Leaves of `params` per network of jgan's game, built from `config`."""
+    """Leaves of `params` per network of jgan's game, built from `config` (shapes only:
+    nothing is computed; `main` keeps JAX on its CPU backend, so no GPU memory is taken)."""
     import jax
     import jax.numpy as jnp
     from jgan.train import builders
     game = builders.build_game(config)
     r, c, b = config.data.resolution, config.data.channels, 2
-    batch = {"image": jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (b, r, r, c)),
-                                  jnp.float32), "label": jnp.zeros((b,), jnp.int32)}
-    params = game.init(jax.random.PRNGKey(0), batch).params()
+    batch = {"image": jax.ShapeDtypeStruct((b, r, r, c), jnp.float32),
+             "label": jax.ShapeDtypeStruct((b,), jnp.int32)}
+    params = jax.eval_shape(game.init, jax.random.PRNGKey(0), batch).params()
     return {name: int(sum(np.size(leaf) for leaf in jax.tree.leaves(params[name])))
             for name in ("generator", "encoder", "discriminator")}
 
@@ -505,77 +583,153 @@ def check_param_counts(nets: Nets, config) -> dict:
 
 # --------------------------------------------------------------------------- timing
 
-def time_mode(a: Arch, batch_size: int, mode: str, args) -> dict:
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_mode(a: Arch, batch_size: int, mode: str, args, *, dtype: str = "float32",
+              device: torch.device | str = "cpu") -> dict:
+    device = torch.device(device)
     torch.manual_seed(0)
-    nets = Nets(a)
-    trainer = Trainer(nets, a, compile_losses=mode == "compile")
-    shape = (batch_size, a.channels, a.resolution, a.resolution)
-    x = torch.rand(shape) * 2 - 1
     if mode == "compile":
+        torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
+    nets = Nets(a).to(device)
+    trainer = Trainer(nets, a, compile_losses=mode == "compile", autocast_dtype=DTYPES[dtype],
+                      compile_mode=getattr(args, "compile_mode", None))
+    shape = (batch_size, a.channels, a.resolution, a.resolution)
+    x = torch.rand(shape, device=device) * 2 - 1
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(args.warmup):
         losses = trainer.step(x)
+    _sync(device)
     warmup_s = time.perf_counter() - start
     rounds = []
     for _ in range(args.rounds):
         start = time.perf_counter()
         for _ in range(args.steps):
             losses = trainer.step(x)
-        d, g = (float(v) for v in losses)
+        d, g = (float(v) for v in losses)                  # waits for the device
         rounds.append(1e3 * (time.perf_counter() - start) / args.steps)
         if not (math.isfinite(d) and math.isfinite(g)):
             raise SystemExit(f"bigbigan_torch_reference: non-finite losses d={d} g={g} "
-                             f"(batch {batch_size}, {mode}).")
+                             f"(batch {batch_size}, {mode}, {dtype}).")
     ms = statistics.median(rounds)
-    out = {"batch": batch_size, "mode": mode, "ms_per_step": round(ms, 2),
-           "images_per_s": round(batch_size / ms * 1e3, 1),
-           "rounds_ms": [round(r, 2) for r in rounds], "steps": args.steps,
+    out = {"batch": batch_size, "mode": mode, "dtype": dtype, "resolution": a.resolution,
+           "ms_per_step": round(ms, 3), "images_per_s": round(batch_size / ms * 1e3, 1),
+           "rounds_ms": [round(r, 3) for r in rounds], "steps": args.steps,
            "warmup_steps": args.warmup, "warmup_s": round(warmup_s, 2),
-           "d_loss": d, "g_loss": g, "threads": torch.get_num_threads(),
-           "torch": torch.__version__}
+           "d_loss": d, "g_loss": g, "device": device.type,
+           "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                           else "cpu"),
+           "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if device.type == "cuda":
+        out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     if mode == "compile":
         out["graph_breaks"] = sum(torch._dynamo.utils.counters["graph_break"].values())
+        out["compile_mode"] = getattr(args, "compile_mode", None) or "default"
+    if getattr(args, "profile", None):
+        out["profile"] = profile_steps(trainer, x, Path(args.profile),
+                                       f"torch-r{a.resolution}-b{batch_size}-{dtype}-{mode}",
+                                       args.profile_steps, device)
     return out
+
+
+def profile_steps(trainer: Trainer, x, directory: Path, name: str, steps: int,
+                  device: torch.device) -> dict:
+    """`steps` steps under `torch.profiler`: DIR/NAME.json.gz (Chrome trace) and
+    DIR/NAME.txt (operators by device time, or CPU time on a CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+    directory.mkdir(parents=True, exist_ok=True)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
+                                           else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            losses = trainer.step(x)
+        [float(v) for v in losses]
+        _sync(device)
+    trace = directory / f"{name}.json.gz"
+    prof.export_chrome_trace(str(trace))
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    table = directory / f"{name}.txt"
+    table.write_text(prof.key_averages().table(sort_by=sort, row_limit=40))
+    return {"trace": str(trace), "table": str(table), "steps": steps}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch_sizes", default="256,512,1024,2048",
                    type=lambda s: [int(v) for v in s.split(",") if v])
+    p.add_argument("--dtypes", default="float32",
+                   type=lambda s: [v for v in s.split(",") if v],
+                   help="comma-separated: float32 (TF32 on CUDA), bfloat16 (autocast)")
+    p.add_argument("--resolution", type=int, default=32, choices=(32, 64, 128),
+                   help="image size: bigbigan.py's networks for it (res64, res128)")
+    p.add_argument("--device", default=None,
+                   help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
     p.add_argument("--steps", type=int, default=5, help="steps per round")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compiles)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="also time torch.compile (default backend)")
+    p.add_argument("--compile_mode", default=None,
+                   help="torch.compile's mode (default, reduce-overhead, max-autotune, ...)")
+    p.add_argument("--modes", default=None, type=lambda s: [v for v in s.split(",") if v],
+                   help="modes to time, of eager,compile (default: both, or eager with "
+                        "--no-compile)")
     p.add_argument("--config_arg", default="mnist",
                    help="the bigbigan.py argument whose networks are timed (mnist,small: CPU-sized)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch.set_num_threads; 0 keeps PyTorch's default")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="after timing, profile --profile_steps steps of each mode into DIR")
+    p.add_argument("--profile_steps", type=int, default=3)
     args = p.parse_args(argv)
     if min(args.rounds, args.steps, args.warmup + 1, *args.batch_sizes) < 1:
         p.error("--rounds, --steps and the batch sizes must be >= 1, --warmup >= 0.")
+    if set(args.dtypes) - set(DTYPES):
+        p.error(f"--dtypes takes {sorted(DTYPES)}, got {args.dtypes}.")
+    if args.modes is None:
+        args.modes = ["eager", "compile"] if args.compile else ["eager"]
+    if set(args.modes) - {"eager", "compile"}:
+        p.error(f"--modes takes eager,compile, got {args.modes}.")
     return args
 
 
 def main(argv=None):
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")   # jgan's param counts: no GPU memory
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(args.config_arg)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":   # float32 as XLA on GPUs: TF32 products, tuned convolutions
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    # One static graph per batch size, as XLA compiles (no dynamic-shape recompile).
+    torch._dynamo.config.automatic_dynamic_shapes = False
+    config = load_config(with_resolution(args.config_arg, args.resolution))
     arch = arch_from_config(config)
     counts = check_param_counts(Nets(arch), config)
     print(json.dumps({"param_counts": counts}), flush=True)
-    modes = ["eager", "compile"] if args.compile else ["eager"]
     results = []
     for batch_size in args.batch_sizes:
-        for mode in modes:
-            results.append(time_mode(arch, batch_size, mode, args))
-            print(json.dumps(results[-1]), flush=True)
-    print(f"\n{'batch':>6} {'mode':>8} {'ms/step':>10} {'images/s':>10}  "
-          f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+        for dtype in args.dtypes:
+            for mode in args.modes:
+                results.append(time_mode(arch, batch_size, mode, args, dtype=dtype,
+                                         device=device))
+                print(json.dumps(results[-1]), flush=True)
+    print(f"\n{'res':>4} {'batch':>6} {'dtype':>9} {'mode':>8} {'ms/step':>10} {'images/s':>10}  "
+          f"(torch {torch.__version__}, {device}, {torch.get_num_threads()} threads)")
     for r in results:
-        print(f"{r['batch']:>6} {r['mode']:>8} {r['ms_per_step']:>10.1f} {r['images_per_s']:>10.1f}")
+        print(f"{r['resolution']:>4} {r['batch']:>6} {r['dtype']:>9} {r['mode']:>8} "
+              f"{r['ms_per_step']:>10.1f} {r['images_per_s']:>10.1f}")
 
 
 if __name__ == "__main__":

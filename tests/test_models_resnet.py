@@ -3,7 +3,8 @@
 Properties: shapes and ranges; conditional batch norm with equal class rows is batch
 norm; labels reach G and D; the projection term is <V_sn[y], h>; spectral-norm state
 moves only in training; and the PyTorch reference (benchmarks/resnet_projection_reference.py)
-has the same parameter counts and, given the flax variables, the same outputs. Widths
+has the same parameter counts and, given the flax variables, the same outputs; BigGAN's
+64 and 128 px layouts (and the BigBiGAN networks and torch twin at those sizes). Widths
 of 8 and jitted applies: each test takes seconds on CPU.
 """
 from __future__ import annotations
@@ -76,6 +77,56 @@ def test_shapes_and_ranges(resolution, channels):
     logits = _apply(d)(dv, images, y)
     assert logits.shape == (B,) and np.all(np.isfinite(logits))
     assert _apply(d, method="features")(dv, images).shape == (B, W)
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_biggan_resolutions_shapes_and_widths(resolution):
+    # BigGAN's architectures at ch = W / 4 = 2: G's dense output 16 ch at 4x4, one
+    # up-block per doubling; D's blocks ch * (1, 2, 4, 8, 16[, 16]) down to 4x4, h of 16 ch.
+    z, y, x = _inputs(resolution=resolution)
+    g = ResNetGenerator(num_classes=K, width=W, latent_dim=Z, resolution=resolution)
+    d = ResNetDiscriminator(num_classes=K, width=W)
+    gv, dv = _random_variables(g, z, y), _random_variables(d, x, y)
+    blocks = 4 if resolution == 64 else 5
+    gp, dp = gv["params"], dv["params"]["trunk"]
+    assert gp["project"]["kernel"].shape == (Z, 16 * 32)
+    assert [gp[f"block{i}"]["conv2"]["kernel"].shape[-1] for i in range(blocks)] == \
+        [32, 16, 8, 4, 2][:blocks]
+    assert f"block{blocks}" not in gp
+    assert gp["out_conv"]["kernel"].shape[2] == (4 if resolution == 64 else 2)
+    assert [dp[f"block{i}"]["conv2"]["kernel"].shape[-1] for i in range(blocks + 1)] == \
+        [2, 4, 8, 16, 32, 32][:blocks + 1]
+    assert f"block{blocks + 1}" not in dp
+    for train in (False, True):
+        out = _apply(g, train)(gv, z, y)
+        images = out[0] if train else out
+        assert images.shape == (B, resolution, resolution, 3)
+        assert np.all(np.abs(images) <= 1) and np.std(images) > 0.01
+    assert _apply(d)(dv, images, y).shape == (B,)
+    assert _apply(d, method="features")(dv, x).shape == (B, 4 * W)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        jax.eval_shape(ResNetGenerator(width=6, latent_dim=Z, resolution=resolution).init,
+                       jax.random.key(0), z)
+
+
+def test_bigbigan_networks_take_biggan_resolutions():
+    # The RevNet encoder and the pair discriminator at 64 and 128 px (tiny widths).
+    from experiments.configs import bigbigan
+    from jgan.families.bigan import networks
+    for resolution in (64, 128):
+        config = bigbigan.get_config(f"mnist,res{resolution},runlocal")
+        assert config.data.resolution == resolution
+        nets = networks(config)
+        x = jnp.zeros((2, resolution, resolution, 1))
+        z = jnp.zeros((2, config.bigan.latent_dim))
+        e = jax.eval_shape(lambda: nets["encoder"].init_with_output(jax.random.key(0), x)[0])
+        assert [a.shape for a in jax.tree.leaves(e)] == [(2, config.bigan.latent_dim)] * 2
+        s = jax.eval_shape(lambda: nets["discriminator"].init_with_output(
+            jax.random.key(0), x, z)[0])
+        assert [a.shape for a in jax.tree.leaves(s)] == [(2,)] * 3
+        g = jax.eval_shape(lambda: nets["generator"].init_with_output(
+            jax.random.key(0), z)[0])
+        assert g.shape == (2, resolution, resolution, 1)
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -223,3 +274,14 @@ def test_discriminator_matches_torch(ref, spectral_norm):
         got, got_h = _apply(d)(dv, x, y), _apply(d, method="features")(dv, x)
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
     np.testing.assert_allclose(got_h, want_h, atol=1e-4 * np.abs(want_h).max())
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_bigbigan_torch_reference_parameter_counts_at_biggan_resolutions(resolution):
+    # benchmarks/bigbigan_throughput.py times jgan's BigBiGAN step against this twin.
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import bigbigan_torch_reference as bb
+    config = bb.load_config(bb.with_resolution("mnist,runlocal", resolution))
+    nets = bb.Nets(bb.arch_from_config(config))
+    assert bb.torch_param_counts(nets) == bb.jgan_param_counts(config)

@@ -9,6 +9,16 @@ small scale.
                                                              data-parallel over the mesh
     --config=experiments/configs/bigbigan.py:mnist,small         CPU-sized, for the figures
                                                              of docs/encoders.md
+    --config=experiments/configs/bigbigan.py:mnist,res128        at 128 px (`res64`: 64 px),
+                                                             with any of the above
+
+`res64` / `res128` take BigGAN's 64 / 128 px generator and discriminator
+(`jgan.models.resnet`: one more up / down block per doubling, BigGAN's channel
+multipliers of ch = width / 4, so the widths below are the 32 px ones) and bicubic
+resizing of the data; the encoder is the same RevNet, its stages at 2x or 4x the
+resolution. They also set `model.kind = "resnet"` (which networks the family builds
+does not depend on it; `builders.validate` checks the resolution against the ResNet's
+instead of the DCGAN's). Use the option rather than `--config.data.resolution`.
 
 A BigGAN-style ResNet generator (batch norm, spectral norm, width 128), a stochastic
 RevNet encoder (3 stages of 2 reversible blocks, widths 32-64-128, an MLP head of 256),
@@ -26,17 +36,21 @@ in docs/encoders.md. Append `,runlocal` for the small variant that tests run.
 from experiments.configs.base import base_config
 
 DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3}
-OPTIONS = ("large_batch", "small", "runlocal")
+OPTIONS = ("large_batch", "small", "runlocal", "res64", "res128")
+RESOLUTIONS = {"res64": 64, "res128": 128}
 
 
 def parse(arg: str, name: str) -> tuple[str, set]:
-    """`(dataset, options)` of a `DATASET[,large_batch|small][,runlocal]` argument."""
+    """`(dataset, options)` of a `DATASET[,large_batch|small][,res64|res128][,runlocal]`
+    argument."""
     parts = [p for p in arg.split(",") if p]
     if not parts or parts[0] not in DATASETS or set(parts[1:]) - set(OPTIONS):
         raise ValueError(f"{name} takes '{'|'.join(DATASETS)}[,{'][,'.join(OPTIONS)}]', "
                          f"got {arg!r}.")
     if {"large_batch", "small"} <= set(parts):
         raise ValueError(f"{name}: large_batch and small do not go together, got {arg!r}.")
+    if set(RESOLUTIONS) <= set(parts):
+        raise ValueError(f"{name}: res64 and res128 do not go together, got {arg!r}.")
     return parts[0], set(parts[1:])
 
 
@@ -48,6 +62,11 @@ def get_config(arg: str = "mnist"):
     c.data.channels = DATASETS[dataset]
     c.data.resolution = 32
     c.data.resize = "pad" if c.data.channels == 1 else "bicubic"
+    for option, resolution in RESOLUTIONS.items():
+        if option in options:
+            c.data.resolution = resolution
+            c.data.resize = "bicubic"
+            c.model.kind = "resnet"
     c.data.on_device = dataset != "cifar10"
     c.game.loss_type = "hinge"
     c.game.ema_decay = 0.999
