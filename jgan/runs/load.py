@@ -19,9 +19,12 @@ def example_batch(config) -> dict:
     """A batch of one example of the run's data, for `Game.init` (it reads shapes only)."""
     if config.data.kind == "mixture":
         return {"image": jnp.zeros((1, 2), jnp.float32)}
-    return {"image": jnp.zeros((1, config.data.resolution, config.data.resolution,
-                                config.data.channels), jnp.float32),
-            "label": jnp.zeros((1,), jnp.int32)}
+    image = jnp.zeros((1, config.data.resolution, config.data.resolution,
+                       config.data.channels), jnp.float32)
+    label = jnp.zeros((1,), jnp.int32)
+    if config.data.kind == "translation":  # two domains (jgan.train.input.TwoDomainInput)
+        return {"image_a": image, "label_a": label, "image_b": image, "label_b": label}
+    return {"image": image, "label": label}
 
 
 def initial_state(config, game):
