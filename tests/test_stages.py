@@ -128,3 +128,16 @@ def test_resume_across_a_stage_boundary_is_exact(tmp_path, stop_at):
     ckpts.close()
     resumed = run(restored, stop_at, 7)
     chex.assert_trees_all_equal(resumed, straight)
+
+
+def test_carry_from_starts_a_network_from_another_ones_weights_in_its_own_buffers():
+    pre = run(STAGES[0].game.init(jax.random.key(0), batch_at(0)), 0, 3)
+    fresh = adapt_game().init(jax.random.key(1), batch_at(3))
+    # The critic (a fresh network) starts from the trained head's weights instead.
+    head = pre.teams["classifier"].params["head"]   # Layers((1,)) on 4 features, as the critic
+    state = carry_state(pre, fresh, previous_game=STAGES[0].game, carry_from={"critic": "head"})
+    chex.assert_trees_all_equal(state.teams["critic"].params["critic"], head)
+    assert all(a is not b for a, b in zip(jax.tree.leaves(state.teams["critic"].params),
+                                          jax.tree.leaves(head)))
+    with pytest.raises(ValueError, match=r"carry_from names \['nowhere'\]"):
+        carry_state(pre, fresh, previous_game=STAGES[0].game, carry_from={"critic": "nowhere"})

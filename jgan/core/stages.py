@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from jgan.core.game import Game, GameState, PyTree
 
@@ -29,6 +30,9 @@ class Stage:
       num_steps: steps of this stage (>= 1).
       update_rule, repeats, unroll_steps, micro_batches: `jgan.core.steps.make_step`'s
         arguments.
+      carry_from: `{network of this stage: network of the previous stage}` for networks
+        that start from another one's weights (ADDA's target encoder from the source
+        encoder); every other network is carried by its own name (`carry_state`).
     """
     name: str
     game: Game
@@ -37,6 +41,7 @@ class Stage:
     repeats: Mapping[str, int] | None = None
     unroll_steps: int = 0
     micro_batches: int = 1
+    carry_from: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.num_steps < 1:
@@ -63,10 +68,12 @@ def stage_at(stages: Sequence[Stage], step: int) -> tuple[int, int]:
     raise AssertionError("unreachable")
 
 
-def carry_state(previous: GameState, fresh: GameState, *, previous_game: Game) -> GameState:
+def carry_state(previous: GameState, fresh: GameState, *, previous_game: Game,
+                carry_from: Mapping[str, str] | None = None) -> GameState:
     """The next stage's state: `fresh` (its game's `init`) with what `previous` learned.
 
-    For every network of `game` that `previous_game` also has (by name), each
+    For every network of `game` that `previous_game` also has (by name, or by the name
+    `carry_from` maps it to), each
     parameter and collection leaf found at the same path in both is copied from
     `previous`; leaves only the new network has (a new resolution's layers) keep their
     fresh values. EMA weights are carried where both stages keep them for the network;
@@ -78,25 +85,45 @@ def carry_state(previous: GameState, fresh: GameState, *, previous_game: Game) -
       previous: the last state of the previous stage.
       fresh: `game.init(...)` for the next stage.
       previous_game: the previous stage's game.
+      carry_from: `{new network: previous network}` to start a network from another's
+        weights (`Stage.carry_from`); a missing previous network raises.
     Returns:
       The first state of the next stage.
     Raises:
       ValueError: a carried leaf changed shape or dtype (names the network and path).
     """
+    carry_from = dict(carry_from or {})
     old_params = previous.params()
+    missing = sorted(set(carry_from.values()) - set(old_params))
+    if missing:
+        raise ValueError(f"carry_from names {missing}, which the previous stage does not have "
+                         f"(its networks: {sorted(old_params)}).")
+    source = lambda net: carry_from.get(net, net)  # noqa: E731
     old_collections = previous.collections()
     old_ema = previous.params(use_ema=True)
+    # A network started from another's weights gets copies: one buffer in two places of
+    # the state could not be donated to the step.
+    for net, old in carry_from.items():
+        old_params = {**old_params, net: jax.tree.map(jnp.copy, old_params[old])}
+        if old in old_collections:
+            old_collections = {**old_collections,
+                               net: jax.tree.map(jnp.copy, old_collections[old])}
+        if old in old_ema:
+            old_ema = {**old_ema, net: jax.tree.map(jnp.copy, old_ema[old])}
+    source = lambda net: net  # noqa: E731
     teams = {}
     for team_name, team_state in fresh.teams.items():
-        params = {net: _merge(net, old_params.get(net), p) for net, p in team_state.params.items()}
-        collections = {net: _merge(net, old_collections.get(net), c)
+        params = {net: _merge(net, old_params.get(source(net)), p)
+                  for net, p in team_state.params.items()}
+        collections = {net: _merge(net, old_collections.get(source(net)), c)
                        for net, c in team_state.collections.items()}
         teams[team_name] = team_state.replace(params=params, collections=collections)
     ema = {}
     for team_name, average in fresh.ema.items():
         carried = teams[team_name].params
-        ema[team_name] = {net: (_merge(net, old_ema[net], carried[net])
-                                if _has_ema(previous_game, previous, net) else carried[net])
+        ema[team_name] = {net: (_merge(net, old_ema[source(net)], carried[net])
+                                if _has_ema(previous_game, previous, source(net))
+                                else carried[net])
                           for net in average}
     extras = {name: (_merge(f"extras[{name!r}]", previous.extras.get(name), value)
                      if name in previous.extras else value)

@@ -7,7 +7,9 @@ have two teams; the autoencoder and the VAE one; the adversarial autoencoder thr
 BiGAN / BigBiGAN two (the discriminator on pairs; the generator with the encoder); VAE-GAN
 three (encoder, decoder, discriminator, each its own loss); pix2pix two (a PatchGAN
 discriminator on pairs of domains; a U-Net generator from domain A to B); CycleGAN two
-(two generators, A -> B and B -> A; two discriminators, with image pools in extras).
+(two generators, A -> B and B -> A; two discriminators, with image pools in extras);
+ADDA two stages (a source classifier, then a target encoder against a domain
+discriminator, the source networks frozen).
 
 Importing this package registers every family below; `jgan.families.evaluation` (the
 metrics a family adds to a run's evaluation) is imported on its own.
@@ -24,10 +26,11 @@ from jgan.families.bigan import bigan_game
 from jgan.families.vaegan import vaegan_game
 from jgan.families.pix2pix import pix2pix_game
 from jgan.families.cyclegan import cyclegan_game
+from jgan.families.adda import adapt_game, pretrain_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.families.registry import Family, family_names, get_family, register
 
-__all__ = ["Family", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "acgan_game",
+__all__ = ["Family", "adapt_game", "pretrain_game", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "acgan_game",
            "add_penalties", "bigan_game",
            "adversarial_game", "autoencoder_game", "conditional_game", "cyclegan_game", "discriminator_metrics", "family_names",
            "gan_game", "get_family", "infogan_game", "pix2pix_game", "register", "sample_labels", "sample_latent",

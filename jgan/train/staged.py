@@ -88,7 +88,8 @@ class StagedTraining:
         if self.step in self.boundaries:
             nxt = index + 1
             fresh = self._inits[nxt](self._init_key(nxt), self._example)
-            state = carry_state(state, fresh, previous_game=self.stages[index].game)
+            state = carry_state(state, fresh, previous_game=self.stages[index].game,
+                                carry_from=self.stages[nxt].carry_from)
         return state, metrics
 
     def _init_key(self, index: int) -> jax.Array:
