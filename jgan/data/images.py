@@ -595,7 +595,10 @@ class _PrepareExample:
                 x = x.mean(axis=2, keepdims=True, dtype=np.float32)
         x = x / np.float32(127.5) - np.float32(1.0)
         label = np.asarray(record.get("label", 0)).astype(np.int32).reshape(())
-        return {"image": x, "label": label}
+        out = {"image": x, "label": label}
+        if "attributes" in record:  # multi-attribute labels (StarGAN), float32 [A]
+            out["attributes"] = np.asarray(record["attributes"], np.float32).reshape(-1)
+        return out
 
 
 class _Positions:
@@ -633,7 +636,7 @@ class _ReadBatch(gp.MapTransform):
     def map(self, positions: np.ndarray) -> dict:
         records = self.source.__getitems__([int(i) for i in positions])
         examples = [self.prepare(r) for r in records]
-        return {k: np.stack([e[k] for e in examples]) for k in ("image", "label")}
+        return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
 def make_image_loader(

@@ -33,7 +33,8 @@ __all__ = ["ConfigError", "FAMILY_ONLY_KEYS", "build_family_evaluation", "build_
            "optimizer_updates_per_step", "validate"]
 
 MODEL_KINDS = ("mlp", "dcgan", "resnet")
-DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist", "translation")
+DATA_KINDS = ("mixture", "tfds", "image_folder", "stacked_mnist", "translation",
+              "attribute_digits")
 
 
 # Keys outside the family sections that only some families read (`Family.reads`), with

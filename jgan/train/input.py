@@ -39,6 +39,11 @@ def _data_source(config: ml_collections.ConfigDict):
     d = config.data
     if d.kind == "tfds":
         return images.tfds_source(d.name, split=d.split, data_dir=d.data_dir or None)
+    if d.kind == "attribute_digits":
+        from jgan.data.derived_domains import AttributeDigits
+        return AttributeDigits(images.tfds_source("mnist", split=d.split,
+                                                  data_dir=d.data_dir or None),
+                               seed=config.seed)
     if d.kind == "stacked_mnist":
         return stacked_mnist.stacked_mnist_source(
             d.split, d.data_dir or None, num_examples=d.get("num_examples"),
