@@ -16,6 +16,13 @@ columns), and `--codes=categorical0=3,continuous0=0.5` holds codes at given valu
 
     python -m jgan.sample --workdir=DIR --num=100 --out=digits.png --labels=0,1,2
     python -m jgan.sample --workdir=DIR --num=100 --out=width.png --vary=continuous1
+
+Translation runs (pix2pix, CycleGAN) translate images instead: `--input=test` (the run's
+test split) or `--input=FOLDER` (your images, resized as the run's data), each input
+above its translation (and, for CycleGAN, the translation back); `--direction=b2a`
+translates the other way where the family can.
+
+    python -m jgan.sample --workdir=DIR --input=photos/ --num=16 --out=translated.png
 """
 from __future__ import annotations
 
@@ -43,6 +50,11 @@ _LABELS = flags.DEFINE_list("labels", [],
                             "Generators with labels: classes, one row each (default all).")
 _VARY = flags.DEFINE_string("vary", "categorical0",
                             "Generators with codes: the code each row varies.")
+_INPUT = flags.DEFINE_string(
+    "input", None, "Translation runs: 'test' (the run's test split) or a folder of images "
+    "to translate; the grid shows each input above its outputs.")
+_DIRECTION = flags.DEFINE_enum("direction", "a2b", ["a2b", "b2a"],
+                               "Translation runs: from domain A to B, or back.")
 _CODES = flags.DEFINE_list("codes", [], "Generators with codes: NAME=VALUE codes held fixed, e.g. "
                            "categorical0=3,continuous1=-0.5.")
 
@@ -75,11 +87,62 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
     return grid
 
 
+def translate(workdir: str | Path, *, source: str, out: str | Path, num: int = 16,
+              direction: str = "a2b") -> np.ndarray:
+    """Writes a PNG of images from `source` ("test": the run's test split of the direction's
+    input domain; else a folder of images, resized as the run's data) above their
+    translations by `workdir`'s latest checkpoint (and, for a family with a way back,
+    the reconstructions); returns the grid (uint8 `[H, W, C]`, untitled).
+
+    Raises:
+      UsageError: the run's family translates nothing, or a direction it lacks.
+    """
+    from jgan.families import registry, translation
+    config, game, state = load_run(workdir)
+    family = registry.get_family(config.family)
+    if family.translate is None:
+        raise UsageError(f"--input: the {family.name} family has no image-to-image "
+                         "translation to draw (pix2pix and CycleGAN runs have).")
+    try:
+        fn = family.translate(config, game, direction)
+    except ValueError as e:
+        raise UsageError(f"--direction={direction}: {e}") from None
+    x = _inputs(config, source, num, direction)
+    rows = [x, *translation.batched(lambda chunk: dict(enumerate(fn(state, chunk))), x,
+                                    len(x)).values()]
+    images, columns = translation.side_by_side_grid(rows, min(len(x), 8))
+    grid = writers.image_grid(images, columns=columns)
+    writers.save_png(writers.titled(grid, [f"{Path(workdir).name}, step {int(state.step)}",
+                                           f"{direction}: input, output"
+                                           + (", back" if len(rows) > 2 else "")]), out)
+    return grid
+
+
+def _inputs(config, source: str, num: int, direction: str) -> np.ndarray:
+    """`[N, R, R, C]` float32 images in [-1, 1] to translate."""
+    from jgan.families import translation
+    d = config.data
+    if source == "test":
+        domain = "a" if direction == "a2b" else "b"
+        return translation.held_out_domains(config, num, split="test")[f"image_{domain}"]
+    from jgan.data.images import ImageFolderSource
+    from jgan.data.in_memory import load_examples
+    folder = ImageFolderSource(source, resolution=d.resolution, channels=d.channels)
+    images = load_examples(translation.First(folder, num), resolution=d.resolution,
+                           channels=d.channels)["image"]
+    return translation.as_model_range(images)
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     if not _WORKDIR.value or not _OUT.value:
         raise UsageError("--workdir and --out are required.")
+    if _INPUT.value:
+        translate(_WORKDIR.value, source=_INPUT.value, out=_OUT.value, num=_NUM.value,
+                  direction=_DIRECTION.value)
+        print(f"Wrote {_OUT.value}")
+        return
     draw(_WORKDIR.value, num=_NUM.value, out=_OUT.value, seed=_SEED.value,
          interpolate=_INTERPOLATE.value, interpolation_steps=_INTERPOLATION_STEPS.value,
          use_ema=not _NO_EMA.value, labels=_LABELS.value, vary=_VARY.value,

@@ -7,12 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import load_config, require_shared_tfds
 from jgan.errors import ConfigError
 from jgan.families.image_pool import empty_pool, query_pool
 from jgan.models.resnet_translator import ResnetTranslator
 from jgan.runs.load import load_run
+from jgan.sample import translate
 from jgan.train import builders, trainer
 
 
@@ -111,6 +113,15 @@ def test_a_run_resumed_halfway_continues_exactly_pools_included(tmp_path):
     chex.assert_trees_all_equal(jax.device_get(resumed.extras), jax.device_get(straight.extras))
     chex.assert_trees_all_close(jax.device_get(resumed.teams), jax.device_get(straight.teams),
                                 rtol=1e-6, atol=1e-7)
+    # jgan.sample --input: a folder of images, resized as the run's data, above their
+    # translations and the translations back.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 30, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    grid = translate(tmp_path / "straight", source=str(folder), out=tmp_path / "t.png",
+                     num=3, direction="b2a")
+    assert grid.shape[:2] == (3 * 29 + 1, 3 * 29 + 1) and (tmp_path / "t.png").exists()
     samples = sorted(p.name for p in (tmp_path / "straight" / "samples").iterdir())
     assert samples == ["a2b_step_0000002.png", "a2b_step_0000004.png",
                        "b2a_step_0000002.png", "b2a_step_0000004.png"]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from helpers import load_config, require_shared_tfds
-from jgan.errors import ConfigError
+from jgan.errors import ConfigError, UsageError
+from jgan.sample import translate
 from jgan.models.patchgan import PatchGAN, receptive_field
 from jgan.models.unet import UNet
 from jgan.train import builders, trainer
@@ -151,3 +152,8 @@ def test_the_small_config_trains_end_to_end(tmp_path):
     assert json.loads((tmp_path / "eval.json").read_text())["family_metrics"] == family
     grid = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert grid == ["translations_step_0000002.png", "translations_step_0000004.png"]
+    # jgan.sample --input=test: inputs above outputs (pix2pix has no way back).
+    image = translate(tmp_path, source="test", out=tmp_path / "t.png", num=4)
+    assert image.shape[:2] == (2 * 33 + 1, 4 * 33 + 1)
+    with pytest.raises(UsageError, match="translates A to B only"):
+        translate(tmp_path, source="test", out=tmp_path / "u.png", direction="b2a")

@@ -216,7 +216,19 @@ def evaluate_cycles(config: ml_collections.ConfigDict, game: Game):
     return evaluate
 
 
+def translator(config: ml_collections.ConfigDict, game: Game, direction: str):
+    """`(state, x) -> [translation, the way back]` for `jgan.sample --input`."""
+    if direction not in GENERATORS:
+        raise ValueError(f"direction {direction!r} is not one of {tuple(GENERATORS)}.")
+    cycle = _cycle_fn(config, game, direction)
+
+    def translate(state, x):
+        out = cycle(state, x)
+        return [np.asarray(out["translated"]), np.asarray(out["cycled"])]
+    return translate
+
+
 FAMILY = register(Family(
     name="cyclegan", build_game=cyclegan_game, generator_inputs=None, section=config_section,
     validate=_validate, sample_grids=sample_grids, evaluation=evaluate_cycles,
-    input_kind="domain_pairs"))
+    translate=translator, input_kind="domain_pairs"))

@@ -182,7 +182,15 @@ def evaluate_translations(config: ml_collections.ConfigDict, game: Game):
     return evaluate
 
 
+def translator(config: ml_collections.ConfigDict, game: Game, direction: str):
+    """`(state, x) -> [G(x)]` for `jgan.sample --input` (pix2pix translates A to B only)."""
+    if direction != "a2b":
+        raise ValueError("pix2pix translates A to B only (direction a2b).")
+    translate = _translate_fn(config, game)
+    return lambda state, x: [np.asarray(translate(state, x)["images"])]
+
+
 FAMILY = register(Family(
     name="pix2pix", build_game=pix2pix_game, generator_inputs=None, section=config_section,
     validate=_validate, sample_grids=sample_grids, evaluation=evaluate_translations,
-    input_kind="domain_pairs"))
+    translate=translator, input_kind="domain_pairs"))

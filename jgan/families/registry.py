@@ -55,6 +55,10 @@ class Family:
       evaluation: `(config, game) -> evaluate` or None, where `evaluate(state) -> dict`
         (JSON-able) is the family's own evaluation of the final state, written to
         eval.json's "family_metrics" by the trainer and by `jgan.evaluate`.
+      translate: `(config, game, direction) -> fn` or None, for a family that maps
+        images to images: `fn(state, images [N, H, W, C] in [-1, 1]) -> [rows]`, the
+        outputs to show beside the inputs (a translation, and where the family has one
+        the way back); `direction` is "a2b" or "b2a". `jgan.sample --input` uses it.
       input_kind: "images" (batches of one image dataset or a mixture) or
         "domain_pairs" (batches of two domains, `data.kind = "translation"`:
         `jgan.train.input.TwoDomainInput`).
@@ -74,6 +78,7 @@ class Family:
     sets_discriminator_width: bool = False
     sample_grids: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
     evaluation: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
+    translate: Callable[[ml_collections.ConfigDict, Game, str], Callable] | None = None
     input_kind: str = "images"
 
 

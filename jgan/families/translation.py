@@ -8,10 +8,10 @@ import numpy as np
 from jgan.data.domain_pairs import domain_pair
 from jgan.data.in_memory import load_examples
 
-__all__ = ["batched", "held_out_domains", "side_by_side_grid"]
+__all__ = ["First", "as_model_range", "batched", "held_out_domains", "side_by_side_grid"]
 
 
-class _First:
+class First:
     """The first `n` records of a source (all where `n` is 0)."""
 
     def __init__(self, source, n: int):
@@ -33,7 +33,7 @@ def batched(fn, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
     return batched_over(lambda i, chunk: fn(chunk), x, batch_size)
 
 
-def _as_model_range(images: np.ndarray) -> np.ndarray:
+def as_model_range(images: np.ndarray) -> np.ndarray:
     if images.dtype == np.uint8:  # as the pipeline: x / 127.5 - 1
         return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     return images.astype(np.float32)
@@ -54,9 +54,9 @@ def held_out_domains(config: ml_collections.ConfigDict, num: int, *,
                        channels=d.channels, seed=config.seed)
     out = {}
     for key, source in (("a", pair.a), ("b", pair.b)):
-        examples = load_examples(_First(source, num), resolution=d.resolution,
+        examples = load_examples(First(source, num), resolution=d.resolution,
                                  channels=d.channels, resize=d.resize)
-        out[f"image_{key}"] = _as_model_range(examples["image"])
+        out[f"image_{key}"] = as_model_range(examples["image"])
         out[f"label_{key}"] = examples["label"]
     return out
 
