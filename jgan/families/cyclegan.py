@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.core.game import Game, Networks, Team
+from jgan.core.game import Game, Networks
 from jgan.errors import require
 from jgan.families import translation
 from jgan.families.image_pool import empty_pool, query_pool
@@ -35,7 +35,6 @@ from jgan.models.patchgan import PatchGAN
 from jgan.models.resnet_translator import ResnetTranslator
 from jgan.models.unet import NORMALIZATIONS
 from jgan.objectives import losses
-from jgan.optimizers import build_optimizer
 
 TEAMS = ("generator", "discriminator")
 GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
@@ -72,13 +71,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     require(s.pool_size >= 1, "cyclegan.pool_size", "must be >= 1.")
     require(s.eval_examples >= 0 and s.eval_batch_size >= 1, "cyclegan.eval_examples",
             "eval_examples >= 0 (0: all) and eval_batch_size >= 1.")
-    require(sorted(config.optimizer) == sorted(TEAMS), "optimizer",
-            f"cyclegan has teams {TEAMS}; the config's optimizer sections are "
-            f"{sorted(config.optimizer)}.")
-    g = config.game
-    require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
-            "d_steps, gradient_penalty_weight and r1_gamma are GAN keys cyclegan would "
-            "ignore; leave them at 1, 0 and 0.")
+    translation.check_teams(config, "cyclegan", TEAMS)
 
 
 def l1(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -149,14 +142,11 @@ def cyclegan_game(config: ml_collections.ConfigDict) -> Game:
         shape = batch["image_a"].shape[1:]
         return {"pool_a": empty_pool(s.pool_size, shape), "pool_b": empty_pool(s.pool_size, shape)}
 
-    def team(name, networks, loss, prefix):
-        return Team(networks=networks, loss=loss, metrics_prefix=prefix,
-                    optimizer=build_optimizer(config.optimizer[name], config.num_steps),
-                    ema_decay=config.game.ema_decay if name == "generator" else None)
-
-    return Game(teams={"generator": team("generator", generators, _generator_loss(config), "g"),
-                       "discriminator": team("discriminator", discriminators,
-                                             _discriminator_loss(config), "d")},
+    return Game(teams={"generator": translation.team(
+                           config, "generator", generators, _generator_loss(config), "g"),
+                       "discriminator": translation.team(
+                           config, "discriminator", discriminators,
+                           _discriminator_loss(config), "d")},
                 example_inputs=example_inputs, init_extras=init_extras)
 
 

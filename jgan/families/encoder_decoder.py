@@ -140,7 +140,7 @@ def decode(nets: Networks, z: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return out.reshape((z.shape[0],) + tuple(shape))
 
 
-class _FirstExamples:
+class FirstExamples:
     """The first `n` records of a random-access source."""
 
     def __init__(self, source, n: int):
@@ -176,7 +176,7 @@ def labelled_examples(config: ml_collections.ConfigDict, num: int, *,
     from jgan.data.in_memory import load_examples
     d = config.data
     source = tfds_source(d.name, split=split, data_dir=d.data_dir or None)
-    examples = load_examples(_FirstExamples(source, num), resolution=d.resolution,
+    examples = load_examples(FirstExamples(source, num), resolution=d.resolution,
                              channels=d.channels, resize=d.resize)
     images = examples["image"]
     if images.dtype == np.uint8:  # as the pipeline: x / 127.5 - 1

@@ -27,14 +27,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.core.game import Game, Networks, Team
+from jgan.core.game import Game, Networks
 from jgan.errors import require
 from jgan.families import translation
 from jgan.families.registry import Family, register
 from jgan.models.patchgan import PatchGAN, receptive_field
 from jgan.models.unet import NORMALIZATIONS, UNet
 from jgan.objectives import losses
-from jgan.optimizers import build_optimizer
 
 PAIRED_TASKS = ("edges2fashion", "folder_pairs")
 TEAMS = ("discriminator", "generator")
@@ -73,13 +72,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             "l1_weight and gan_weight must be >= 0.")
     require(s.eval_examples >= 0 and s.eval_batch_size >= 1, "pix2pix.eval_examples",
             "eval_examples >= 0 (0: all) and eval_batch_size >= 1.")
-    require(sorted(config.optimizer) == sorted(TEAMS), "optimizer",
-            f"pix2pix has teams {TEAMS}; the config's optimizer sections are "
-            f"{sorted(config.optimizer)}.")
-    g = config.game
-    require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
-            "d_steps, gradient_penalty_weight and r1_gamma are GAN keys pix2pix would "
-            "ignore; leave them at 1, 0 and 0.")
+    translation.check_teams(config, "pix2pix", TEAMS)
 
 
 def build_networks(config: ml_collections.ConfigDict) -> tuple[UNet, PatchGAN]:
@@ -125,13 +118,10 @@ def pix2pix_game(config: ml_collections.ConfigDict) -> Game:
         x = batch["image_a"][:1]
         return {"generator": (x,), "discriminator": (jnp.concatenate([x, x], axis=-1),)}
 
-    def team(name, network, loss, prefix):
-        return Team(networks={name: network}, loss=loss, metrics_prefix=prefix,
-                    optimizer=build_optimizer(config.optimizer[name], config.num_steps),
-                    ema_decay=config.game.ema_decay if name == "generator" else None)
-
-    return Game(teams={"discriminator": team("discriminator", discriminator, d_loss, "d"),
-                       "generator": team("generator", generator, g_loss, "g")},
+    return Game(teams={"discriminator": translation.team(
+                           config, "discriminator", {"discriminator": discriminator}, d_loss, "d"),
+                       "generator": translation.team(
+                           config, "generator", {"generator": generator}, g_loss, "g")},
                 example_inputs=example_inputs)
 
 

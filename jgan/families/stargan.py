@@ -32,14 +32,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.core.game import Game, Networks, Team
+from jgan.core.game import Game, Networks
 from jgan.errors import require
 from jgan.families import translation
 from jgan.families.registry import Family, register
 from jgan.models.resnet_translator import ResnetTranslator
 from jgan.models.star_discriminator import StarDiscriminator
 from jgan.objectives.penalties import gradient_penalty
-from jgan.optimizers import build_optimizer
 
 TEAMS = ("discriminator", "generator")
 
@@ -98,7 +97,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     require(config.data.resolution % 4 == 0, "data.resolution", "G halves it twice.")
     require(sorted(config.optimizer) == sorted(TEAMS), "optimizer",
             f"stargan has teams {TEAMS}; the config's optimizer sections are "
-            f"{sorted(config.optimizer)}.")
+            f"{sorted(config.optimizer)}.")  # d_steps: its critic updates
     require(s.eval_examples >= 0 and s.eval_batch_size >= 1, "stargan.eval_examples",
             "eval_examples >= 0 (0: all) and eval_batch_size >= 1.")
 
@@ -170,13 +169,10 @@ def stargan_game(config: ml_collections.ConfigDict) -> Game:
         return {"generator": (_condition(x, jnp.zeros((1, a)), jnp.ones((1, a))),),
                 "discriminator": (x,)}
 
-    def team(name, network, loss, prefix):
-        return Team(networks={name: network}, loss=loss, metrics_prefix=prefix,
-                    optimizer=build_optimizer(config.optimizer[name], config.num_steps),
-                    ema_decay=config.game.ema_decay if name == "generator" else None)
-
-    return Game(teams={"discriminator": team("discriminator", discriminator, d_loss, "d"),
-                       "generator": team("generator", generator, g_loss, "g")},
+    return Game(teams={"discriminator": translation.team(
+                           config, "discriminator", {"discriminator": discriminator}, d_loss, "d"),
+                       "generator": translation.team(
+                           config, "generator", {"generator": generator}, g_loss, "g")},
                 example_inputs=example_inputs)
 
 

@@ -5,31 +5,21 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
+from jgan.core.game import Team
 from jgan.data.domain_pairs import domain_pair
 from jgan.data.in_memory import load_examples
+from jgan.errors import require
+from jgan.families.encoder_decoder import FirstExamples as First
+from jgan.families.encoder_decoder import batched as batched_over
+from jgan.optimizers import build_optimizer
 
-__all__ = ["First", "as_model_range", "batched", "held_out_domains", "side_by_side_grid"]
-
-
-class First:
-    """The first `n` records of a source (all where `n` is 0)."""
-
-    def __init__(self, source, n: int):
-        self.source, self.n = source, min(n, len(source)) if n else len(source)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.n:
-            raise IndexError(index)
-        return self.source[index]
+__all__ = ["First", "as_model_range", "batched", "check_teams", "held_out_domains",
+           "side_by_side_grid", "team"]
 
 
 def batched(fn, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
     """`fn(x[i*b:(i+1)*b]) -> {name: [b, ...]}` over all of x, concatenated (one
     compilation: the last batch is padded; `encoder_decoder.batched`)."""
-    from jgan.families.encoder_decoder import batched as batched_over
     return batched_over(lambda i, chunk: fn(chunk), x, batch_size)
 
 
@@ -76,3 +66,23 @@ def side_by_side_grid(rows: list[np.ndarray], columns: int) -> tuple[np.ndarray,
     for start in range(0, m, columns):
         blocks += [r[start:start + columns] for r in rows]
     return np.concatenate(blocks), columns
+
+
+def team(config: ml_collections.ConfigDict, name: str, networks: dict, loss, prefix: str) -> Team:
+    """Team `name` of a two-team translation game: `optimizer.<name>` over the run's
+    steps, EMA weights (`game.ema_decay`) for the generator team only."""
+    return Team(networks=networks, loss=loss, metrics_prefix=prefix,
+                optimizer=build_optimizer(config.optimizer[name], config.num_steps),
+                ema_decay=config.game.ema_decay if name == "generator" else None)
+
+
+def check_teams(config: ml_collections.ConfigDict, family: str, teams: tuple[str, ...]) -> None:
+    """One `optimizer.<team>` section per team, and the GAN-only `game` keys at their
+    neutral values (a translation family would ignore them). Raises ConfigError."""
+    require(sorted(config.optimizer) == sorted(teams), "optimizer",
+            f"{family} has teams {teams}; the config's optimizer sections are "
+            f"{sorted(config.optimizer)}.")
+    g = config.game
+    require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
+            f"d_steps, gradient_penalty_weight and r1_gamma are GAN keys {family} would "
+            "ignore; leave them at 1, 0 and 0.")
