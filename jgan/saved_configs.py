@@ -60,7 +60,8 @@ MOVED_KEYS = {
 }
 
 # The same for the classifier runs (`task = "classifier"`).
-CLASSIFIER_KEYS_ADDED_LATER = {"data.resize": "bicubic", "data.on_device": False}
+CLASSIFIER_KEYS_ADDED_LATER = {"data.resize": "bicubic", "data.on_device": False,
+                               "data.target": "label"}
 # A saved config without a task is a GAN's: runs saved before tasks existed were GANs.
 _ADDED_BY_TASK = {"gan": KEYS_ADDED_LATER, "classifier": CLASSIFIER_KEYS_ADDED_LATER}
 

@@ -28,6 +28,7 @@ def classifier_config(*, dataset: str, num_steps: int,
     c.data.resolution = 28
     c.data.channels = 1
     c.data.resize = "bicubic"    # or "pad": centred on a larger canvas (as the GAN's data)
+    c.data.target = "label"      # attribute_digits: label | colour | background | stroke
     c.data.worker_count = 0
     c.data.on_device = False     # the split in device memory, batches drawn there
 

@@ -176,7 +176,7 @@ def stargan_game(config: ml_collections.ConfigDict) -> Game:
                 example_inputs=example_inputs)
 
 
-def _test_examples(config, num: int) -> dict[str, np.ndarray]:
+def held_out_examples(config, num: int) -> dict[str, np.ndarray]:
     """The first `num` test images (in [-1, 1]) with their attributes and digits."""
     from jgan.data.derived_domains import AttributeDigits
     from jgan.data.images import _PrepareExample, tfds_source
@@ -188,7 +188,9 @@ def _test_examples(config, num: int) -> dict[str, np.ndarray]:
     return {k: np.stack([r[k] for r in records]) for k in records[0]}
 
 
-def _translate_fn(config, game: Game):
+def translate_fn(config, game: Game):
+    """Jitted `(state, x [N, R, R, C], target [N, A]) -> {"images": G(x, target),
+    "logits": D_cls of them [N, A]}`, with the sampling weights (EMA where kept)."""
     use_ema = config.game.ema_decay is not None
 
     @jax.jit
@@ -199,7 +201,7 @@ def _translate_fn(config, game: Game):
     return translate
 
 
-def _one_attribute_changed(attributes: np.ndarray, index: int) -> np.ndarray:
+def one_attribute_changed(attributes: np.ndarray, index: int) -> np.ndarray:
     """The labels with attribute `index` set (a colour: that colour, the others off) or
     flipped (a binary attribute)."""
     out = attributes.copy()
@@ -214,13 +216,13 @@ def _one_attribute_changed(attributes: np.ndarray, index: int) -> np.ndarray:
 def sample_grids(config: ml_collections.ConfigDict, game: Game):
     """`state -> {"translations"}`: test images, then each image with one attribute
     changed (red, green, blue, texture flipped, stroke flipped), a row each."""
-    test = _test_examples(config, config.num_sample_images)
-    translate = _translate_fn(config, game)
+    test = held_out_examples(config, config.num_sample_images)
+    translate = translate_fn(config, game)
 
     def grids(state):
         rows = [test["image"]]
         for index in range(config.stargan.num_attributes):
-            target = _one_attribute_changed(test["attributes"], index)
+            target = one_attribute_changed(test["attributes"], index)
             rows.append(np.asarray(translate(state, test["image"], target)["images"]))
         return {"translations": translation.side_by_side_grid(rows, len(test["image"]))}
     return grids
@@ -231,11 +233,11 @@ def evaluate_attributes(config: ml_collections.ConfigDict, game: Game):
     the share of target attributes D_cls reads back (`target_attribute_accuracy`), and
     its accuracy on the real images' attributes (`real_attribute_accuracy`)."""
     s = config.stargan
-    translate = _translate_fn(config, game)
+    translate = translate_fn(config, game)
     read_attributes = jax.jit(lambda state, x: game.apply(state, "discriminator", x)[1])
 
     def evaluate(state):
-        test = _test_examples(config, s.eval_examples)
+        test = held_out_examples(config, s.eval_examples)
         hits, real_hits = [], []
         for start in range(0, len(test["image"]), s.eval_batch_size):
             x = test["image"][start:start + s.eval_batch_size]
@@ -243,7 +245,7 @@ def evaluate_attributes(config: ml_collections.ConfigDict, game: Game):
             real = np.asarray(read_attributes(state, x))
             real_hits.append((real > 0) == (attrs > 0.5))
             for index in range(s.num_attributes):
-                target = _one_attribute_changed(attrs, index)
+                target = one_attribute_changed(attrs, index)
                 logits = np.asarray(translate(state, x, target)["logits"])
                 hits.append((logits > 0) == (target > 0.5))
         return {"target_attribute_accuracy": float(np.concatenate(hits).mean()),

@@ -1,6 +1,8 @@
 """Trains the evaluation classifier: `train_and_evaluate(config, workdir)`.
 
-A `DigitClassifier` learns a TFDS image dataset's labels with cross entropy, AdamW and
+A `DigitClassifier` learns the labels of a TFDS image dataset, of one domain of a
+translation task or of one attribute group of StarGAN's digits
+(`jgan.data.classification_sources`), with cross entropy, AdamW and
 a warmup + cosine learning-rate schedule, on random shifts (and optionally flips) of
 the training images made on device. One jitted step over a data-parallel device mesh
 (batch sharded along "data", state replicated), run by the GAN trainer's loop
@@ -21,7 +23,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jgan.data import images as image_data
+from jgan.data import classification_sources
 from jgan.data import in_memory
 from jgan.eval.classifier_state import (
     SCHEDULES,
@@ -55,7 +57,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """Checks a classifier config's values. Raises ConfigError naming the key."""
     _require(config.get("task") == TASK, "task", f"{config.get('task')!r} is not {TASK!r}.")
     d = config.data
-    _require(d.kind == "tfds", "data.kind", f"{d.kind!r}: the classifier trains on TFDS data only.")
+    _require(d.kind in classification_sources.KINDS, "data.kind",
+             f"{d.kind!r} is not one of {classification_sources.KINDS}.")
+    target = d.get("target", "label")
+    _require(d.kind == "attribute_digits" or target == "label", "data.target",
+             f"{target!r}: only attribute_digits has targets other than 'label'.")
+    _require(d.kind != "attribute_digits" or target in classification_sources.TARGET_CLASSES,
+             "data.target", f"{target!r} is not one of "
+             f"{tuple(classification_sources.TARGET_CLASSES)}.")
+    classes = classification_sources.target_classes(d)
+    _require(classes is None or config.model.num_classes == classes, "model.num_classes",
+             f"data.target={target!r} has {classes} classes, got {config.model.num_classes}.")
     _require(d.resolution >= 8, "data.resolution", f"must be >= 8, got {d.resolution}.")
     _require(d.channels in (1, 3), "data.channels", f"must be 1 or 3, got {d.channels}.")
     _require(d.get("resize", "bicubic") in ("bicubic", "pad"), "data.resize",
@@ -138,7 +150,7 @@ class EvalSplit:
 
     def __init__(self, config: ml_collections.ConfigDict):
         d = config.data
-        source = image_data.tfds_source(d.name, split=d.eval_split, data_dir=d.data_dir or None)
+        source = classification_sources.classification_source(d, d.eval_split, seed=config.seed)
         arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels,
                                          resize=d.get("resize", "bicubic"))
         images = arrays["image"]
@@ -236,8 +248,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     devices = DataParallel.over_all_devices(config, ("batch_size", "eval_batch_size"))
     # data.on_device: the whole split in device memory and each step's batch drawn there
     # (its position is the step); the grain pipeline is the bottleneck on a GPU host.
-    inp = (DeviceDataInput(config, config.batch_size, devices.replicated)
-           if config.data.get("on_device", False) else PipelineInput(config, config.batch_size))
+    source = classification_sources.classification_source(config.data, config.data.split,
+                                                          seed=config.seed)
+    inp = (DeviceDataInput(config, config.batch_size, devices.replicated, source=source)
+           if config.data.get("on_device", False)
+           else PipelineInput(config, config.batch_size, source=source))
     eval_split = EvalSplit(config)
     init_fn = jax.jit(lambda rng: create_state(config, rng), out_shardings=devices.replicated)
     ckpts = RunCheckpoints(workdir / "checkpoints")

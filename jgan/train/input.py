@@ -65,9 +65,10 @@ class DeviceDataInput:
     sharded like any other.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int, sharding=None):
+    def __init__(self, config: ml_collections.ConfigDict, examples_per_step: int, sharding=None,
+                 *, source=None):
         d = config.data
-        source = _data_source(config)
+        source = _data_source(config) if source is None else source
         self.num_skipped = getattr(source, "num_skipped", 0)
         arrays = in_memory.load_examples(source, resolution=d.resolution, channels=d.channels,
                                          resize=d.get("resize", "bicubic"))
