@@ -10,7 +10,9 @@ discriminator on pairs of domains; a U-Net generator from domain A to B); CycleG
 (two generators, A -> B and B -> A; two discriminators, with image pools in extras);
 ADDA two stages (a source classifier, then a target encoder against a domain
 discriminator, the source networks frozen); StarGAN two (one generator conditioned on
-target attribute labels; a critic with a domain-classification head).
+target attribute labels; a critic with a domain-classification head); ProGAN one stage
+per resolution (its generator and discriminator growing 4x4 -> R, each new level faded
+in).
 
 Importing this package registers every family below; `jgan.families.evaluation` (the
 metrics a family adds to a run's evaluation) is imported on its own.
@@ -29,11 +31,12 @@ from jgan.families.pix2pix import pix2pix_game
 from jgan.families.cyclegan import cyclegan_game
 from jgan.families.adda import adapt_game, pretrain_game
 from jgan.families.stargan import stargan_game
+from jgan.families.progan import stage_game as progan_stage_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.families.registry import Family, family_names, get_family, register
 
 __all__ = ["Family", "adapt_game", "pretrain_game", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "acgan_game",
            "add_penalties", "bigan_game",
            "adversarial_game", "autoencoder_game", "conditional_game", "cyclegan_game", "discriminator_metrics", "family_names",
-           "gan_game", "get_family", "infogan_game", "pix2pix_game", "register", "sample_labels", "sample_latent", "stargan_game",
+           "gan_game", "get_family", "infogan_game", "pix2pix_game", "progan_stage_game", "register", "sample_labels", "sample_latent", "stargan_game",
            "vae_game", "vaegan_game"]

@@ -59,6 +59,8 @@ class Family:
         images to images: `fn(state, images [N, H, W, C] in [-1, 1]) -> [rows]`, the
         outputs to show beside the inputs (a translation, and where the family has one
         the way back); `direction` is "a2b" or "b2a". `jgan.sample --input` uses it.
+      own_networks: whether its networks come from its own section only (`config.model`'s
+        DCGAN checks do not apply).
       input_kind: "images" (batches of one image dataset or a mixture) or
         "domain_pairs" (batches of two domains, `data.kind = "translation"`:
         `jgan.train.input.TwoDomainInput`).
@@ -80,6 +82,7 @@ class Family:
     evaluation: Callable[[ml_collections.ConfigDict, Game], Callable | None] | None = None
     translate: Callable[[ml_collections.ConfigDict, Game, str], Callable] | None = None
     input_kind: str = "images"
+    own_networks: bool = False
 
 
 _FAMILIES: dict[str, Family] = {}

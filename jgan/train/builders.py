@@ -108,7 +108,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                  f"Stacked MNIST has 3 channels (one digit each), got {config.data.channels}.")
         require(config.data.resolution in (28, 32), "data.resolution",
                  f"Stacked MNIST runs at 28 or 32, got {config.data.resolution}.")
-    if config.model.kind == "dcgan" and not translation:  # translation builds its own
+    if config.model.kind == "dcgan" and not (translation or family.own_networks):
         require(config.data.resolution in SUPPORTED_RESOLUTIONS, "data.resolution",
                  f"DCGAN supports {SUPPORTED_RESOLUTIONS}, got {config.data.resolution}.")
         require(config.model.normalization in ("batch", "layer", "none"),

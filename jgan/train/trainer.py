@@ -71,6 +71,27 @@ def _in_last_stage(staged: StagedTraining, handler):
     return handle
 
 
+def _samples_in_each_stage(config: ml_collections.ConfigDict, staged: StagedTraining,
+                           last: SampleWriter, make_writer):
+    """Sample grids in every stage whose game has the network samples come from (each
+    resolution of progressive growing); none in a stage without it (ADDA's pretraining).
+    `last` is the run's writer (the last stage's networks); the others are built when
+    their stage first samples."""
+    sampler = builders.build_generator_inputs(config)
+    by_stage = {len(staged.stages) - 1: last}
+
+    def handle(state, step):
+        index = staged.stage_index()
+        if index not in by_stage:
+            game = staged.stages[index].game
+            draws = sampler is not None and any(
+                sampler.network in team.networks for team in game.teams.values())
+            by_stage[index] = make_writer(game) if draws else None
+        if by_stage[index] is not None:
+            by_stage[index](state, step)
+    return handle
+
+
 def _progress(config: ml_collections.ConfigDict, start: int, loss_keys: tuple[str, ...]) -> Progress:
     keys = (*loss_keys, *PROGRESS_EXTRAS)
     return Progress(config.progress_bar, config.num_steps, start,
@@ -123,8 +144,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         steps_per_call=staged.steps_per_call,
         checked=loss_keys, ckpts=ckpts, writer=writer, inp=inp,
         progress=_progress(config, start, loss_keys),
-        handlers={"sample": _in_last_stage(staged, SampleWriter(config, game, inp, sampling,
-                                                                writer, workdir)),
+        handlers={"sample": _samples_in_each_stage(
+                      config, staged, SampleWriter(config, game, inp, sampling, writer, workdir),
+                      lambda stage_game: SampleWriter(
+                          config, stage_game, inp, Sampling.build(config, stage_game,
+                                                                  devices.mesh, rng),
+                          writer, workdir)),
                   "eval": _in_last_stage(staged, lambda state, step: evaluation.during_training(
                       state, step, writer))},
         time_limit=float(config.get("max_train_seconds", 0.0)))
