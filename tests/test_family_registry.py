@@ -21,7 +21,8 @@ from tests.helpers import load_config
 def test_the_shipped_families_are_registered():
     assert registry.family_names() == ("gan", "conditional", "acgan", "infogan",
                                        "autoencoder", "vae", "aae", "bigan", "vaegan",
-                                       "pix2pix", "cyclegan", "adda", "stargan", "progan")
+                                       "pix2pix", "cyclegan", "adda", "stargan", "progan",
+                                       "stylegan")
 
 
 def test_an_unregistered_family_is_a_named_error():

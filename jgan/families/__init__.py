@@ -12,7 +12,9 @@ ADDA two stages (a source classifier, then a target encoder against a domain
 discriminator, the source networks frozen); StarGAN two (one generator conditioned on
 target attribute labels; a critic with a domain-classification head); ProGAN one stage
 per resolution (its generator and discriminator growing 4x4 -> R, each new level faded
-in).
+in); StyleGAN two (a style-based generator with a mapping network, per-layer modulation,
+noise inputs and style mixing, its tracked average w in extras for truncation; ProGAN's
+discriminator with R1).
 
 Importing this package registers every family below; `jgan.families.evaluation` (the
 metrics a family adds to a run's evaluation) is imported on its own.
@@ -32,11 +34,12 @@ from jgan.families.cyclegan import cyclegan_game
 from jgan.families.adda import adapt_game, pretrain_game
 from jgan.families.stargan import stargan_game
 from jgan.families.progan import stage_game as progan_stage_game
+from jgan.families.stylegan import stylegan_game
 from jgan.families.penalty_terms import PenaltySettings, add_penalties
 from jgan.families.registry import Family, family_names, get_family, register
 
 __all__ = ["Family", "adapt_game", "pretrain_game", "InfoGANCodes", "PenaltySettings", "QHead", "aae_game", "acgan_game",
            "add_penalties", "bigan_game",
            "adversarial_game", "autoencoder_game", "conditional_game", "cyclegan_game", "discriminator_metrics", "family_names",
-           "gan_game", "get_family", "infogan_game", "pix2pix_game", "progan_stage_game", "register", "sample_labels", "sample_latent", "stargan_game",
+           "gan_game", "get_family", "infogan_game", "pix2pix_game", "progan_stage_game", "register", "sample_labels", "sample_latent", "stargan_game", "stylegan_game",
            "vae_game", "vaegan_game"]
