@@ -23,9 +23,18 @@ above its translation (and, for CycleGAN, the translation back); `--direction=b2
 translates the other way where the family can.
 
     python -m jgan.sample --workdir=DIR --input=photos/ --num=16 --out=translated.png
+
+`--truncation=PSI` draws a generator that has the truncation trick (StyleGAN) at
+w_avg + PSI (w - w_avg) instead of its config's psi. `--grids` writes the family's own
+grids instead (those a training run writes in `samples/`: StyleGAN's truncation sweep
+and style mixing, CycleGAN's translations, ...), one PNG each, named after `--out`:
+
+    python -m jgan.sample --workdir=DIR --num=64 --out=psi07.png --truncation=0.7
+    python -m jgan.sample --workdir=DIR --out=grids.png --grids   # grids_truncation.png, ...
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -35,7 +44,8 @@ from absl import flags, logging
 from jgan import cli
 from jgan.errors import UsageError
 from jgan.train import writers
-from jgan.train.builders import build_generator_inputs, build_sampling_state
+from jgan.train.builders import (build_generator_inputs, build_sample_grids,
+                                 build_sampling_state)
 from jgan.train.samples import weights_title
 from jgan.runs import load_run
 
@@ -55,6 +65,9 @@ _INPUT = flags.DEFINE_string(
     "to translate; the grid shows each input above its outputs.")
 _DIRECTION = flags.DEFINE_enum("direction", "a2b", ["a2b", "b2a"],
                                "Translation runs: from domain A to B, or back.")
+_TRUNCATION = flags.DEFINE_float(
+    "truncation", None, "Generators with the truncation trick: psi (1: none, 0: w_avg).")
+_GRIDS = flags.DEFINE_bool("grids", False, "Write the family's own grids, one PNG each.")
 _CODES = flags.DEFINE_list("codes", [], "Generators with codes: NAME=VALUE codes held fixed, e.g. "
                            "categorical0=3,continuous1=-0.5.")
 
@@ -62,13 +75,14 @@ _CODES = flags.DEFINE_list("codes", [], "Generators with codes: NAME=VALUE codes
 def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
          interpolate: bool = False, interpolation_steps: int = 8, use_ema: bool = True,
          labels: list | None = None, vary: str = "categorical0",
-         codes: list[str] | None = None) -> np.ndarray:
+         codes: list[str] | None = None, truncation: float | None = None) -> np.ndarray:
     """Writes a PNG of samples from `workdir`'s latest checkpoint, titled with the run, the
     step and the weights drawn from (EMA or raw); returns the grid of samples (uint8
     `[H, W, C]`, without the title), or the scatter plot for 2-D mixture runs."""
     config, game, state = load_run(workdir)
     step = int(state.step)
-    sampler = build_generator_inputs(config, required=True)  # ConfigError: nothing to sample
+    sampler = with_truncation(build_generator_inputs(config, required=True), truncation,
+                              config.family)  # ConfigError: nothing to sample
     key = jax.random.PRNGKey(seed)
     inputs, columns = sampler.requested(key, num, interpolate=interpolate,
                                         interpolation_steps=interpolation_steps,
@@ -85,6 +99,52 @@ def draw(workdir: str | Path, *, num: int, out: str | Path, seed: int = 0,
     grid = writers.image_grid(x, columns=columns)
     writers.save_png(writers.titled(grid, [f"{Path(workdir).name}, step {step}", weights]), out)
     return grid
+
+
+def with_truncation(sampler, truncation: float | None, family: str):
+    """`sampler` drawing at truncation psi `truncation` (None: as configured).
+
+    Raises:
+      UsageError: the family's generator has no truncation trick.
+    """
+    if truncation is None:
+        return sampler
+    if not hasattr(sampler, "truncation_psi"):
+        raise UsageError(f"--truncation: the {family} family's generator has no truncation "
+                         "trick (stylegan's has).")
+    return dataclasses.replace(sampler, truncation_psi=float(truncation))
+
+
+def family_grids(workdir: str | Path, *, out: str | Path, use_ema: bool = True,
+                 truncation: float | None = None) -> list[Path]:
+    """Writes the family's own grids of `workdir`'s latest checkpoint, "samples" to
+    `out` and each other grid NAME to `out`'s stem + `_NAME.png`; returns the paths.
+
+    Raises:
+      UsageError: the family draws no grids of its own.
+    """
+    config, game, state = load_run(workdir)
+    if truncation is not None:
+        if "truncation_psi" not in config.get(config.family, {}):
+            raise UsageError(f"--truncation: the {config.family} family's generator has no "
+                             "truncation trick (stylegan's has).")
+        config = config.copy_and_resolve_references()
+        config[config.family].truncation_psi = float(truncation)
+    grids = build_sample_grids(config, game)
+    if grids is None:
+        raise UsageError(f"--grids: the {config.family} family draws no grids of its own; "
+                         "draw samples without --grids.")
+    sampler = build_generator_inputs(config)
+    if sampler is not None:
+        state = build_sampling_state(config, game, sampler, use_ema=use_ema)(state)
+    out, written = Path(out), []
+    title = [f"{Path(workdir).name}, step {int(state.step)}"]
+    for name, (images, columns) in grids(state).items():
+        path = out if name == "samples" else out.with_name(f"{out.stem}_{name}{out.suffix}")
+        grid = writers.image_grid(np.asarray(images), columns=columns)
+        writers.save_png(writers.titled(grid, title + [name]), path)
+        written.append(path)
+    return written
 
 
 def translate(workdir: str | Path, *, source: str, out: str | Path, num: int = 16,
@@ -143,10 +203,15 @@ def main(argv):
                   direction=_DIRECTION.value)
         print(f"Wrote {_OUT.value}")
         return
+    if _GRIDS.value:
+        paths = family_grids(_WORKDIR.value, out=_OUT.value, use_ema=not _NO_EMA.value,
+                             truncation=_TRUNCATION.value)
+        print("Wrote " + ", ".join(map(str, paths)))
+        return
     draw(_WORKDIR.value, num=_NUM.value, out=_OUT.value, seed=_SEED.value,
          interpolate=_INTERPOLATE.value, interpolation_steps=_INTERPOLATION_STEPS.value,
          use_ema=not _NO_EMA.value, labels=_LABELS.value, vary=_VARY.value,
-         codes=_CODES.value)
+         codes=_CODES.value, truncation=_TRUNCATION.value)
     print(f"Wrote {_OUT.value}")
 
 

@@ -238,3 +238,19 @@ def test_sampling_truncates_toward_the_tracked_w_avg(runs):
     np.testing.assert_allclose(plain, np.clip(game.apply(state, GENERATOR, z, use_ema=True),
                                               -1, 1), rtol=1e-5, atol=1e-6)
     assert not np.allclose(plain[0], plain[1])
+
+
+def test_jgan_sample_draws_at_a_truncation_and_writes_the_family_grids(runs, tmp_path):
+    from jgan import sample
+    from jgan.errors import UsageError
+    workdir = runs / "straight"
+    at_mean = sample.draw(workdir, num=4, out=tmp_path / "psi0.png", truncation=0.0)
+    # psi 0: every cell is w_avg's image.
+    cells = at_mean[1:, 1:].reshape(2, 9, 2, 9, -1)[:, :8, :, :8]
+    np.testing.assert_array_equal(cells[0, :, 0], cells[1, :, 1])
+    paths = sample.family_grids(workdir, out=tmp_path / "g.png", truncation=0.5)
+    assert sorted(p.name for p in paths) == ["g.png", "g_style_mixing.png", "g_truncation.png"]
+    assert all(p.is_file() for p in paths)
+    from jgan.families.sampling import GeneratorInputs
+    with pytest.raises(UsageError, match="--truncation: the gan family"):
+        sample.with_truncation(GeneratorInputs(family="gan", latent_dim=4), 0.5, "gan")
