@@ -23,7 +23,8 @@ Tables (each over the whole test split unless --num):
 
 Every run is `python -m experiments.main` in ROOT/NAME (a rerun resumes a run that
 stopped and reuses one that finished); the networks are the configs' at --width (16:
-the CPU-sized figures) and --num_steps. Grids go to ROOT/NAME.png (StarGAN) and
+the CPU-sized figures) and --num_steps. Grids go to ROOT/p2p.png (edges, each run's
+outputs, targets: a row each), ROOT/sg.png (StarGAN) and
 ROOT/NAME_a2b.png, ROOT/NAME_b2a.png (CycleGAN: input, translation, the way back). The
 table is printed and written to ROOT/TABLE.json.
 """
@@ -44,6 +45,7 @@ RUNS = {"pix2pix": {"p2p_gan": ("pix2pix.py:edges2fashion", "pix2pix"),
                     "p2p_l1": ("pix2pix.py:edges2fashion,l1", "pix2pix")},
         "cyclegan": {"cg": ("cyclegan.py:mnist2textured", "cyclegan")},
         "stargan": {"sg": ("stargan.py", "stargan")}}
+GRID_COLUMNS = 12
 STEPS = {"pix2pix": 5_000, "cyclegan": 4_000, "stargan": 5_000}
 # Classifiers: name -> (config, overrides, steps).
 CLASSIFIERS = {
@@ -97,13 +99,15 @@ def gradient_energy(images: np.ndarray) -> float:
 def pix2pix_table(args) -> list[dict]:
     from jgan.eval.classifier import classifier_frechet_distance
     from jgan.families import registry, translation
-    root, rows = Path(args.root), []
+    from jgan.train import writers
+    root, rows, shown = Path(args.root), [], []
     clf = classifier(root, "clf_fashion32", args)
     for name in RUNS["pix2pix"]:
         workdir, config, game, state = translation_run(root, "pix2pix", name, args)
         test = translation.held_out_domains(config, args.num, split="test")
         fn = registry.get_family(config.family).translate(config, game, "a2b")
         out = translation.batched(lambda x: {"y": fn(state, x)[0]}, test["image_a"], 500)["y"]
+        shown.append(out[:GRID_COLUMNS])
         predicted, features = predict(clf, out)
         real_predicted, real_features = predict(clf, test["image_b"])
         accuracy = float(np.mean(predicted == test["label_b"]))
@@ -114,6 +118,9 @@ def pix2pix_table(args) -> list[dict]:
                      "l1": float(np.abs(out - test["image_b"]).mean()),
                      "classifier_fd": classifier_frechet_distance(features, real_features),
                      "gradient_ratio": gradient_energy(out) / gradient_energy(test["image_b"])})
+    grid = np.concatenate([test["image_a"][:GRID_COLUMNS], *shown, test["image_b"][:GRID_COLUMNS]])
+    writers.save_png(writers.titled(writers.image_grid(np.clip(grid, -1, 1), columns=GRID_COLUMNS),
+                                    ["rows: edges", "GAN + 100 L1 (p2p_gan)", "L1 only (p2p_l1)", "targets"]), root / "p2p.png")
     return rows
 
 
