@@ -86,7 +86,6 @@ def test_sources_are_the_run_domains_with_their_labels():
 
 
 def test_attribute_classifier_runlocal_end_to_end(tmp_path):
-    from experiments import main  # noqa: F401  (the trainer's entry point loads)
     config = load_config("classifier_domains", "attributes,colour,runlocal")
     config.data.data_dir = require_shared_tfds()
     result = classifier_trainer.train_and_evaluate(config, tmp_path)
