@@ -28,10 +28,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jgan.core.game import Game, Networks, Team
+from jgan.core.game import Game, Networks
 from jgan.core.stages import Stage
 from jgan.errors import require
-from jgan.families.adversarial import discriminator_metrics, sample_latent
+from jgan.families.adversarial import discriminator_metrics, gan_game, sample_latent
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.registry import Family, register
 from jgan.families.sampling import GeneratorInputs
@@ -160,14 +160,14 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
         return {GENERATOR: (jnp.zeros((1, s.latent_dim), jnp.float32),),
                 DISCRIMINATOR: (image,)}
 
-    def team(name, network, loss, prefix, ema):
-        return Team(networks={name: network}, loss=loss, metrics_prefix=prefix,
-                    optimizer=build_optimizer(config.optimizer[name], s.stage_steps),
-                    ema_decay=config.game.ema_decay if ema else None)
-
-    return Game(teams={DISCRIMINATOR: team(DISCRIMINATOR, discriminator, d_loss, "d", False),
-                       GENERATOR: team(GENERATOR, generator, g_loss, "g", True)},
-                example_inputs=example_inputs)
+    return gan_game(generator_team={GENERATOR: generator},
+                    discriminator_team={DISCRIMINATOR: discriminator},
+                    generator_loss=g_loss, discriminator_loss=d_loss,
+                    generator_optimizer=build_optimizer(config.optimizer[GENERATOR],
+                                                        s.stage_steps),
+                    discriminator_optimizer=build_optimizer(config.optimizer[DISCRIMINATOR],
+                                                            s.stage_steps),
+                    example_inputs=example_inputs, ema_decay=config.game.ema_decay)
 
 
 def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:

@@ -59,9 +59,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan.core.game import Game, Networks, Team
+from jgan.core.game import Game, Networks
 from jgan.errors import require
-from jgan.families.adversarial import discriminator_metrics, sample_latent
+from jgan.families.adversarial import discriminator_metrics, gan_game, sample_latent
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.progan import AtLevel
 from jgan.families.registry import Family, register
@@ -278,14 +278,15 @@ def stylegan_game(config: ml_collections.ConfigDict) -> Game:
         del batch
         return {"w_avg": jnp.zeros((w_dim,), jnp.float32)}
 
-    def team(name, network, loss, prefix, ema):
-        return Team(networks={name: network}, loss=loss, metrics_prefix=prefix,
-                    optimizer=build_optimizer(config.optimizer[name], config.num_steps),
-                    ema_decay=config.game.ema_decay if ema else None)
-
-    return Game(teams={DISCRIMINATOR: team(DISCRIMINATOR, discriminator, d_loss, "d", False),
-                       GENERATOR: team(GENERATOR, generator, g_loss, "g", True)},
-                example_inputs=example_inputs, init_extras=init_extras)
+    game = gan_game(generator_team={GENERATOR: generator},
+                    discriminator_team={DISCRIMINATOR: discriminator},
+                    generator_loss=g_loss, discriminator_loss=d_loss,
+                    generator_optimizer=build_optimizer(config.optimizer[GENERATOR],
+                                                        config.num_steps),
+                    discriminator_optimizer=build_optimizer(config.optimizer[DISCRIMINATOR],
+                                                            config.num_steps),
+                    example_inputs=example_inputs, ema_decay=config.game.ema_decay)
+    return dataclasses.replace(game, init_extras=init_extras)
 
 
 def _clip(x: jax.Array) -> jax.Array:
