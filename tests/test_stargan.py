@@ -10,6 +10,7 @@ import pytest
 from helpers import load_config, require_shared_tfds
 from jgan.errors import ConfigError
 from jgan.families.stargan import _condition, classification_loss, known_labels
+from jgan.models.resnet_translator import ResnetTranslator
 from jgan.models.star_discriminator import StarDiscriminator
 from jgan.train import builders, trainer
 
@@ -47,6 +48,25 @@ def test_examples_alternate_between_the_datasets_label_groups():
     np.testing.assert_array_equal(known_labels(_mask_config(), 3),
                                   [[1, 1, 1, 0, 0], [0, 0, 0, 1, 1], [1, 1, 1, 0, 0]])
     assert known_labels(load_config("stargan", "runlocal"), 2).min() == 1.0
+
+
+def _translations_to_two_targets(padding):
+    net = ResnetTranslator(out_channels=3, width=4, num_blocks=1, padding=padding)
+    x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3), minval=-1.0, maxval=1.0)
+    ones = jnp.ones((2, 5))
+    red, blue = jnp.eye(5)[jnp.array([0, 0])], jnp.eye(5)[jnp.array([2, 2])]
+    params = net.init(jax.random.key(0), _condition(x, red, ones))
+    translate = jax.jit(lambda labels: net.apply(params, _condition(x, labels, ones)))
+    return translate(red), translate(blue)
+
+
+def test_the_generator_reads_its_target_labels():
+    # Constant label planes pass a reflection-padded convolution as constants, which
+    # the instance norm after it subtracts: StarGAN's generator pads with zeros.
+    to_red, to_blue = _translations_to_two_targets("zero")
+    assert float(jnp.max(jnp.abs(to_red - to_blue))) > 1e-2
+    blind_red, blind_blue = _translations_to_two_targets("reflect")
+    np.testing.assert_allclose(blind_red, blind_blue, atol=1e-4)
 
 
 def test_the_discriminator_has_a_patch_critic_and_an_attribute_head():

@@ -2,7 +2,8 @@
 between many domains, a domain being a vector of attribute labels.
 
 G(x, c) translates an image x to target labels c (spatially replicated and
-concatenated to x's channels; `jgan.models.resnet_translator`). D
+concatenated to x's channels; `jgan.models.resnet_translator` with zero padding, which
+keeps those constant planes from being normalized away). D
 (`jgan.models.star_discriminator`) gives a WGAN critic score per patch, D_src, and one
 logit per attribute, D_cls. With c' x's own labels and c target labels (a permutation
 of the batch's labels, so every target is a combination that occurs):
@@ -135,7 +136,8 @@ def stargan_game(config: ml_collections.ConfigDict) -> Game:
     `g_loss`, `g_cls`, `g_rec`."""
     s = config.stargan
     generator = ResnetTranslator(out_channels=config.data.channels, width=s.generator_width,
-                                 num_blocks=s.generator_blocks, norm="instance")
+                                 num_blocks=s.generator_blocks, norm="instance",
+                                 padding="zero")
     discriminator = StarDiscriminator(s.num_attributes, width=s.discriminator_width,
                                       num_layers=s.discriminator_layers)
 

@@ -16,20 +16,33 @@ import jax.numpy as jnp
 from jgan.models.unet import normalization
 
 
+PADDINGS = ("reflect", "zero")
+
+
 def reflect(x, pad: int):
     """`[B, H, W, C]` reflection-padded by `pad` pixels on each side of H and W."""
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
+def padded(x, pad: int, padding: str):
+    """`x` padded by `pad` pixels on each side of H and W, by `padding` (`PADDINGS`)."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding {padding!r} is not one of {PADDINGS}.")
+    if padding == "reflect":
+        return reflect(x, pad)
+    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+
+
 class ResidualBlock(nn.Module):
     norm: str = "instance"
+    padding: str = "reflect"
 
     @nn.compact
     def __call__(self, x):
         features = x.shape[-1]
-        h = nn.Conv(features, (3, 3), padding="VALID")(reflect(x, 1))
+        h = nn.Conv(features, (3, 3), padding="VALID")(padded(x, 1, self.padding))
         h = nn.relu(normalization(self.norm)(h))
-        h = nn.Conv(features, (3, 3), padding="VALID")(reflect(h, 1))
+        h = nn.Conv(features, (3, 3), padding="VALID")(padded(h, 1, self.padding))
         return x + normalization(self.norm)(h)
 
 
@@ -41,26 +54,28 @@ class ResnetTranslator(nn.Module):
       width: w, the first layer's filters (CycleGAN: 64).
       num_blocks: n residual blocks (6 at 128 px, 9 at 256 px).
       norm: "instance" (CycleGAN), "batch" or "none".
+      padding: "reflect" (CycleGAN) or "zero" (StarGAN; needed for label inputs).
     """
     out_channels: int
     width: int = 64
     num_blocks: int = 9
     norm: str = "instance"
+    padding: str = "reflect"
 
     @nn.compact
     def __call__(self, x):
         if x.shape[1] % 4 or x.shape[2] % 4:
             raise ValueError(f"ResnetTranslator halves the image twice: its "
                              f"{x.shape[1]}x{x.shape[2]} pixels must be multiples of 4.")
-        h = nn.Conv(self.width, (7, 7), padding="VALID")(reflect(x, 3))
+        h = nn.Conv(self.width, (7, 7), padding="VALID")(padded(x, 3, self.padding))
         h = nn.relu(normalization(self.norm)(h))
         for k in (2, 4):
             h = nn.Conv(self.width * k, (3, 3), strides=2, padding=1)(h)
             h = nn.relu(normalization(self.norm)(h))
         for _ in range(self.num_blocks):
-            h = ResidualBlock(self.norm)(h)
+            h = ResidualBlock(self.norm, self.padding)(h)
         for k in (2, 1):
             h = nn.ConvTranspose(self.width * k, (3, 3), strides=(2, 2), padding="SAME")(h)
             h = nn.relu(normalization(self.norm)(h))
-        h = nn.Conv(self.out_channels, (7, 7), padding="VALID")(reflect(h, 3))
+        h = nn.Conv(self.out_channels, (7, 7), padding="VALID")(padded(h, 3, self.padding))
         return jnp.tanh(h)
