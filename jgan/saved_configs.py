@@ -17,6 +17,7 @@ from pathlib import Path
 import ml_collections
 
 from jgan.errors import MissingFileError
+from jgan.families.discriminator_augmentation import augment_section
 
 # Keys added after runs were saved, with the values that reproduce those runs.
 KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
@@ -42,8 +43,11 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
 
 # Keys added to family sections after runs were saved; added to a saved config that holds
 # the section (its family's), with the values that reproduce those runs.
-SECTION_KEYS_ADDED_LATER = {f"{family}.residual_blocks": 2
-                            for family in ("autoencoder", "vae", "aae", "vaegan")}
+SECTION_KEYS_ADDED_LATER = {
+    **{f"{family}.residual_blocks": 2 for family in ("autoencoder", "vae", "aae", "vaegan")},
+    # Runs saved before small-data augmentation existed trained without it.
+    **{f"{family}.augment": augment_section().to_dict() for family in ("progan", "stylegan")},
+}
 
 # Keys that moved into their family's own section (`config.<family>.*`), old -> new. A
 # saved config's old key goes to the new place when the run's family is the section's,

@@ -99,7 +99,8 @@ def test_keys_that_moved_to_a_family_section_move_on_upgrade():
     assert not {"infogan", "acgan", "conditional"} & set(upgraded.keys())
 
 
-@pytest.mark.parametrize("name,arg", [("autoencoder", "mnist"), ("aae", "mnist")])
+@pytest.mark.parametrize("name,arg", [("autoencoder", "mnist"), ("aae", "mnist"),
+                                      ("progan", "fashion_mnist"), ("stylegan", "")])
 def test_section_keys_added_later_come_back_only_in_their_family(name, arg):
     config = load_config(name, arg)
     saved = json.loads(config.to_json_best_effort())

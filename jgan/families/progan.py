@@ -18,10 +18,17 @@ state's tree is the same in every stage: `jgan.core.stages.carry_state` carries 
 networks and their EMA, and each stage starts fresh Adam moments (the reference's
 `reset_opt_for_new_lod`). Alpha is a function of the state's step, so a run stopped at
 any step, mid-fade included, resumes exactly.
+
+Small data sets: `progan.augment` (`jgan.families.discriminator_augmentation`) augments
+every image D sees, the stage's reals and G's fakes in both losses, by DiffAugment's
+policy with a fixed or ADA-tuned probability; the gradient penalty is taken on the
+augmented images (those D is trained on). Off by default.
 """
 from __future__ import annotations
 
 import math
+
+import dataclasses
 
 import flax.linen as nn
 import jax
@@ -31,6 +38,8 @@ import ml_collections
 from jgan.core.game import Game, Networks
 from jgan.core.stages import Stage
 from jgan.errors import require
+from jgan.families.discriminator_augmentation import (Augmenter, augment_section,
+                                                      validate_section)
 from jgan.families.adversarial import discriminator_metrics, gan_game, sample_latent
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.registry import Family, register
@@ -53,6 +62,7 @@ def config_section() -> ml_collections.ConfigDict:
     c.mbstd_group_size = 4
     c.gradient_penalty_weight = 10.0
     c.drift_weight = 1e-3
+    c.augment = augment_section()   # DiffAugment / ADA for small data sets: off
     return c
 
 
@@ -81,6 +91,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     require(g.d_steps == 1 and g.gradient_penalty_weight == 0 and g.r1_gamma == 0, "game",
             "progan's penalties are progan.gradient_penalty_weight and drift_weight; leave "
             "game.d_steps, gradient_penalty_weight and r1_gamma at 1, 0 and 0.")
+    validate_section(s.augment, "progan.augment")
 
 
 class AtLevel(nn.Module):
@@ -128,6 +139,7 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
     start = level * s.stage_steps
     fade_steps = 0 if level == 0 else int(round(s.fade_fraction * s.stage_steps))
     generator, discriminator = build_networks(config, level)
+    augment = Augmenter(s.augment, batch_size=config.batch_size)
 
     def alpha(nets: Networks) -> jax.Array:
         return fade_alpha(nets.step, start=start, fade_steps=fade_steps)
@@ -137,6 +149,8 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
         real = stage_reals(batch["image"], level=level, num_levels=levels, alpha=a)
         z_rng, gp_rng = jax.random.split(rng)
         fake = nets(GENERATOR, sample_latent(z_rng, real.shape[0], s.latent_dim), a)
+        real = augment(nets, real, jax.random.fold_in(rng, 2))
+        fake = augment(nets, fake, jax.random.fold_in(rng, 3))
         real_logits, fake_logits = nets(DISCRIMINATOR, real, a), nets(DISCRIMINATOR, fake, a)
         wasserstein = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
                                                 loss_type="wasserstein")
@@ -145,12 +159,14 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
             real=real, fake=fake, rng=gp_rng)
         drift = jnp.mean(jnp.square(real_logits))
         metrics = {**discriminator_metrics(real_logits, fake_logits, loss_type="wasserstein"),
-                   "d_gp": gp, "d_drift": drift, "d_alpha": a}
+                   "d_gp": gp, "d_drift": drift, "d_alpha": a,
+                   **augment.observe(nets, real_logits)}
         return wasserstein + s.gradient_penalty_weight * gp + s.drift_weight * drift, metrics
 
     def g_loss(nets: Networks, batch, rng):
         a = alpha(nets)
         fake = nets(GENERATOR, sample_latent(rng, batch["image"].shape[0], s.latent_dim), a)
+        fake = augment(nets, fake, jax.random.fold_in(rng, 1))
         return losses.generator_loss(fake_logits=nets(DISCRIMINATOR, fake, a),
                                      loss_type="wasserstein"), {}
 
@@ -160,7 +176,7 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
         return {GENERATOR: (jnp.zeros((1, s.latent_dim), jnp.float32),),
                 DISCRIMINATOR: (image,)}
 
-    return gan_game(generator_team={GENERATOR: generator},
+    game = gan_game(generator_team={GENERATOR: generator},
                     discriminator_team={DISCRIMINATOR: discriminator},
                     generator_loss=g_loss, discriminator_loss=d_loss,
                     generator_optimizer=build_optimizer(config.optimizer[GENERATOR],
@@ -168,6 +184,9 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
                     discriminator_optimizer=build_optimizer(config.optimizer[DISCRIMINATOR],
                                                             s.stage_steps),
                     example_inputs=example_inputs, ema_decay=config.game.ema_decay)
+    if not augment.init_extras():
+        return game
+    return dataclasses.replace(game, init_extras=lambda batch: augment.init_extras())
 
 
 def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:

@@ -22,6 +22,11 @@ R1 is computed every step (the reference's lazy regularization, every 16 minibat
 at 16 gamma, is a cost saving that changes nothing in expectation); there is no path
 length regularization.
 
+Small data sets: `stylegan.augment` (`jgan.families.discriminator_augmentation`)
+augments every image D sees, reals and fakes in both losses (DiffAugment, or ADA's
+tuned probability in `extras["augment"]`); R1 is then taken on the augmented reals, the
+images D is trained on. Off by default.
+
 Style mixing regularization (StyleGAN, section 3.1): every fake of both losses is
 mixed, with probability `style_mixing_prob` per example, with the ws of a second z
 from a crossover layer drawn uniformly in [1, num_ws) for that example
@@ -62,6 +67,8 @@ import numpy as np
 from jgan.core.game import Game, Networks
 from jgan.errors import require
 from jgan.families.adversarial import discriminator_metrics, gan_game, sample_latent
+from jgan.families.discriminator_augmentation import (Augmenter, augment_section,
+                                                      validate_section)
 from jgan.families.network_names import DISCRIMINATOR, GENERATOR
 from jgan.families.progan import AtLevel
 from jgan.families.registry import Family, register
@@ -102,6 +109,7 @@ def config_section() -> ml_collections.ConfigDict:
     c.d_channel_base = 1024
     c.d_channel_max = 128
     c.mbstd_group_size = 4          # minibatch standard deviation; 0 or 1: off
+    c.augment = augment_section()   # DiffAugment / ADA for small data sets: off
     return c
 
 
@@ -142,6 +150,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     require(s.mbstd_group_size <= 1 or config.batch_size % group == 0,
             "stylegan.mbstd_group_size",
             f"{s.mbstd_group_size} must divide batch_size {config.batch_size}.")
+    validate_section(s.augment, "stylegan.augment")
     require(sorted(config.optimizer) == sorted(TEAMS), "optimizer",
             f"stylegan has teams {TEAMS}; the config's optimizer sections are "
             f"{sorted(config.optimizer)}.")
@@ -243,14 +252,18 @@ def stylegan_game(config: ml_collections.ConfigDict) -> Game:
     latent_dim, w_dim, num_ws = s.latent_dim, s.w_dim, generator.num_ws
     draw = functools.partial(draw_inputs, latent_dim=latent_dim, num_ws=num_ws,
                              mixing_prob=float(s.style_mixing_prob))
+    augment = Augmenter(s.augment, batch_size=config.batch_size)
 
     def d_loss(nets: Networks, batch, rng):
         real = batch["image"]
         fake, _ = _fakes(nets, draw(rng, real.shape[0]))
+        real = augment(nets, real, jax.random.fold_in(rng, 1))
+        fake = augment(nets, fake, jax.random.fold_in(rng, 2))
         real_logits, fake_logits = nets(DISCRIMINATOR, real), nets(DISCRIMINATOR, fake)
         loss = losses.discriminator_loss(real_logits=real_logits, fake_logits=fake_logits,
                                          loss_type=LOSS_TYPE)
-        metrics = discriminator_metrics(real_logits, fake_logits, loss_type=LOSS_TYPE)
+        metrics = {**discriminator_metrics(real_logits, fake_logits, loss_type=LOSS_TYPE),
+                   **augment.observe(nets, real_logits)}
         if r1_gamma:
             r1 = penalties.r1_penalty(
                 lambda x: nets(DISCRIMINATOR, x, update_collections=False), real=real)
@@ -261,6 +274,7 @@ def stylegan_game(config: ml_collections.ConfigDict) -> Game:
     def g_loss(nets: Networks, batch, rng):
         inputs = draw(rng, batch["image"].shape[0])
         fake, ws = _fakes(nets, inputs)
+        fake = augment(nets, fake, jax.random.fold_in(rng, 1))
         w_avg = update_w_avg(nets.extras["w_avg"], ws, w_avg_decay)
         nets.update_extras(w_avg=w_avg)
         mixed = (jnp.zeros(()) if inputs["cutoff"] is None
@@ -276,7 +290,7 @@ def stylegan_game(config: ml_collections.ConfigDict) -> Game:
 
     def init_extras(batch):
         del batch
-        return {"w_avg": jnp.zeros((w_dim,), jnp.float32)}
+        return {"w_avg": jnp.zeros((w_dim,), jnp.float32), **augment.init_extras()}
 
     game = gan_game(generator_team={GENERATOR: generator},
                     discriminator_team={DISCRIMINATOR: discriminator},
