@@ -140,7 +140,8 @@ class EditDiagnostics(NamedTuple):
 
 def rank_one_update(weight: jax.Array, covariance: jax.Array, keys: jax.Array,
                     values: jax.Array, *, strength: float = 1.0, directions: str = "per_key",
-                    ridge: float = 1e-4) -> tuple[jax.Array, EditDiagnostics]:
+                    ridge: float = 1e-4, direction_keys: jax.Array | None = None,
+                    ) -> tuple[jax.Array, EditDiagnostics]:
     """W1 = W0 + strength * Lambda D^T: keys K* now map to values V*, C-minimally.
 
     With D = `edit_directions(C, K*)` and A = K* D (`[M, M]` per key, `[M, 1]` mean),
@@ -163,6 +164,9 @@ def rank_one_update(weight: jax.Array, covariance: jax.Array, keys: jax.Array,
       directions: "per_key" (rank up to M) or "mean" (rank one); static under jit.
       ridge: relative ridge r of C_r (`edit_directions`). With r > 0 the constraint
         still holds exactly; the objective becomes E||dW k||^2 + r (tr C / Din)||dW||_F^2.
+      direction_keys: keys `[Mc, Din]` that give D in place of K* (None: K* itself):
+        the paper's context, d = C_r^{-1} mean(context keys) with "mean", Lambda still
+        fitted to K* and V* by least squares.
     Returns:
       (W1 `[Dout, Din]`, `EditDiagnostics`).
     """
@@ -172,7 +176,12 @@ def rank_one_update(weight: jax.Array, covariance: jax.Array, keys: jax.Array,
     weight, covariance = jnp.asarray(weight, dtype), jnp.asarray(covariance, dtype)
     keys, values = (jnp.atleast_2d(jnp.asarray(a, dtype)) for a in (keys, values))
     _check_shapes(weight, covariance, keys, values)
-    dirs = edit_directions(covariance, keys, directions=directions, ridge=ridge)
+    dir_keys = keys if direction_keys is None else jnp.atleast_2d(
+        jnp.asarray(direction_keys, dtype))
+    if dir_keys.shape[1:] != keys.shape[1:]:
+        raise ValueError(f"direction_keys {dir_keys.shape} must have the keys' {keys.shape[1]} "
+                         "features.")
+    dirs = edit_directions(covariance, dir_keys, directions=directions, ridge=ridge)
     initial = values.T - _mm(weight, keys.T)
     lam = _mm(initial, jnp.linalg.pinv(_mm(keys, dirs).T))
     delta = strength * _mm(lam, dirs.T)
