@@ -5,9 +5,10 @@ images drift away from those on held-out ones, and the generator's signal degrad
 DiffAugment (Zhao et al. 2020) and ADA (Karras et al. 2020) augment every image the
 discriminator sees, real and generated, in both players' losses, with transformations
 differentiable w.r.t. the images (`jgan.diff_augment`): D cannot memorize the
-augmented set, and G, trained through the same transformations, is not pushed to
-produce them (augmentations applied with probability p < 1, or that are invertible in
-distribution, do not leak).
+augmented set, and G, trained through the same transformations, is matched to the
+real images in distribution after augmentation. Whether the augmentations then "leak"
+into G's samples depends on p: Karras et al. find that below p of about 0.8 they do
+not, which is why ADA tunes p instead of fixing it at 1 as DiffAugment does.
 
 A family that supports it holds `augment_section()` in its own section (e.g.
 `config.stylegan.augment`) and calls an `Augmenter` on every batch before D:
