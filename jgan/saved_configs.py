@@ -36,7 +36,7 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
                     "game.micro_batches": 1,
                     "game.info_ramp_steps": 0, "game.info_augmented_weight": 0.0,
                     "precision.compute_dtype": "float32", "precision.networks": "",
-                    "precision.loss_scale": "dynamic",
+                    "precision.loss_scale": "dynamic", "checkpoints_kept": 3,
                     "game.info_augmentation": {
                         "max_rotation": 15.0, "max_shear": 0.3, "max_scale": 0.1,
                         "max_shift": 2.0, "max_stroke": 0.5}}

@@ -179,6 +179,15 @@ def test_standing_statistics_change_what_is_sampled_and_nothing_that_is_trained(
     assert not np.array_equal(grid(plain), grid(standing))
 
 
+@pytest.mark.parametrize("kept,expected", [(2, [8, 10]), (0, [2, 4, 6, 8, 10])])
+def test_checkpoints_kept_keeps_the_newest_or_all(tmp_path, kept, expected):
+    config = load_config("mixture", "ring,minimax,runlocal")
+    config.num_steps, config.checkpoint_every, config.checkpoints_kept = 10, 2, kept
+    trainer.train_and_evaluate(config, tmp_path)
+    steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == expected
+
+
 def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path, mixture_run):
     config, straight, _ = mixture_run("ring,wgan_gp,runlocal")
     limited = tmp_path / "limited"

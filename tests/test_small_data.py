@@ -11,8 +11,9 @@ from PIL import Image
 
 from jgan.data.example_folder import example_indices, to_picture, write_example_folder
 from jgan.data.images import DataError, tfds_source
+from jgan.errors import ConfigError
 from jgan.runs.load import load_run
-from jgan.train import trainer
+from jgan.train import builders, trainer
 from tests.helpers import load_config, require_shared_tfds
 
 
@@ -54,6 +55,15 @@ def test_a_folder_with_files_is_not_overwritten(folder):
 def test_more_items_than_the_split_holds_are_named():
     with pytest.raises(DataError, match="--num=70001"):
         example_indices(70_000, 70_001, 0)
+
+
+def test_ada_is_refused_for_progans_wgan_critic():
+    with pytest.raises(ValueError, match="logistic discriminator"):
+        load_config("image_folder", "progan,small,ada,runlocal")
+    config = load_config("image_folder", "progan,small,runlocal")
+    config.progan.augment.ada = True
+    with pytest.raises(ConfigError, match="progan.augment.ada: .*no such zero"):
+        builders.validate(config)
 
 
 @pytest.mark.parametrize("arg", ["progan,small,runlocal", "stylegan,small,ada,runlocal"])

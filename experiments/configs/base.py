@@ -22,6 +22,7 @@ def base_config(family: str = "gan") -> ml_collections.ConfigDict:
     c.log_every = 100
     c.sample_every = 1000
     c.checkpoint_every = 1000
+    c.checkpoints_kept = 3       # the newest checkpoints kept (0: all, for curves over training)
     c.num_sample_images = 64
     c.progress_bar = True
 

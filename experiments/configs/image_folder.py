@@ -8,7 +8,8 @@
         FID at the end; its folder defaults to `workdirs/fashion500`, 500 Fashion-MNIST
         pictures that `python -m jgan.data.example_folder --out=workdirs/fashion500`
         writes offline (also with progan)
-    append ,ada for ADA's tuned probability instead of DiffAugment's p = 1 (with small),
+    append ,ada for ADA's tuned probability instead of DiffAugment's p = 1 (with
+    stylegan,small; ProGAN's WGAN critic has no logit sign for ADA's heuristic),
     and ,runlocal for the small variant that tests run
 
 Set `--config.data.root=/path/to/photos`: images are resized so the shorter side is
@@ -38,6 +39,9 @@ def get_config(arg: str = ""):
     if options & {"small", "ada"} and model == "dcgan":
         raise ValueError("image_folder.py: 'small' and 'ada' augment D's inputs in the "
                          "progan and stylegan families; add one of them.")
+    if "ada" in options and model == "progan":
+        raise ValueError("image_folder.py: 'ada' needs a logistic discriminator (stylegan); "
+                         "ProGAN's WGAN critic gives its heuristic no zero to read.")
     if "ada" in options and "small" not in options:
         raise ValueError("image_folder.py: 'ada' tunes the small-data config's "
                          "augmentation; write 'small,ada'.")

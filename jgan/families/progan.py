@@ -92,6 +92,11 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             "progan's penalties are progan.gradient_penalty_weight and drift_weight; leave "
             "game.d_steps, gradient_penalty_weight and r1_gamma at 1, 0 and 0.")
     validate_section(s.augment, "progan.augment")
+    require(not s.augment.ada, "progan.augment.ada",
+            "ADA's heuristic E[sign D(x_real)] reads D's output as a logit whose sign says "
+            "real or fake; ProGAN's WGAN critic has no such zero (its outputs on reals "
+            "may all be negative), so p would only fall. Use DiffAugment's fixed "
+            "progan.augment.probability, or ADA with stylegan.")
 
 
 class AtLevel(nn.Module):

@@ -58,6 +58,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         require(not config.eval.metrics and not config.eval.standing_stats, "eval.metrics",
                 f"the {family.name} family draws no samples from noise, so eval.metrics "
                 "and eval.standing_stats, which measure samples, must be empty / 0.")
+    require(config.checkpoints_kept >= 0, "checkpoints_kept",
+            f"the newest checkpoints to keep, >= 0 (0: all), got {config.checkpoints_kept}.")
     family.validate(config)
     _check_noise_distribution(config, family)
     translation = family.input_kind == "domain_pairs"

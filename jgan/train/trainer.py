@@ -35,7 +35,7 @@ from jgan.train.staged import StagedTraining
 
 # Config keys a resumed run may change: how long and how often, not what is trained.
 RESUMABLE_CHANGES = ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                     "progress_bar", "steps_per_call", "max_train_seconds", "mesh.model",
+                     "checkpoints_kept", "progress_bar", "steps_per_call", "max_train_seconds", "mesh.model",
                      "mesh.min_shard_size")
 # The logged means the progress bar shows besides each team's loss.
 PROGRESS_EXTRAS = ("d_acc_real", "d_acc_fake")
@@ -120,7 +120,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     stages = builders.build_stages(config)
     game = stages[-1].game   # the networks samples and evaluations read
     rng = jax.random.PRNGKey(config.seed)
-    ckpts = RunCheckpoints(workdir / "checkpoints")
+    ckpts = RunCheckpoints(workdir / "checkpoints",
+                           max_to_keep=config.checkpoints_kept or None)
     staged = StagedTraining(
         stages, make_chunk=lambda step_fn: make_train_chunk(config, inp, step_fn, devices.data),
         make_step=builders.build_stage_step, rng=rng, example=inp.example_batch(),
