@@ -42,6 +42,9 @@ _RESIZE = flags.DEFINE_enum("resize_method", None, ["pil_bicubic", "tf_bilinear"
 _WEIGHTS = flags.DEFINE_string("inception_weights", None, "Inception weights file.")
 _CLASSIFIER = flags.DEFINE_string("classifier_workdir", None, "A trained classifier run.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir of the reference data.")
+_REFERENCE_ROOT = flags.DEFINE_string(
+    "reference_root", None, "Image-folder runs: the folder of real images (default: the "
+    "run's eval.reference_root; '' = its training folder data.root).")
 _OUT = flags.DEFINE_string("out", None, "Output JSON (default WORKDIR/eval_step_STEP.json).")
 _NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator even if EMA weights exist.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the latents (default: the run's seed, "
@@ -62,7 +65,8 @@ def main(argv):
     overrides = {name: flag.value for name, flag in (
         ("metrics", _METRICS), ("num_samples", _NUM_SAMPLES), ("num_real", _NUM_REAL),
         ("split", _SPLIT), ("resize_method", _RESIZE), ("inception_weights", _WEIGHTS),
-        ("classifier_workdir", _CLASSIFIER), ("data_dir", _DATA_DIR), ("batch_size", _BATCH))
+        ("classifier_workdir", _CLASSIFIER), ("data_dir", _DATA_DIR), ("batch_size", _BATCH),
+        ("reference_root", _REFERENCE_ROOT))
         if flag.value is not None}
     eval_config = _CONFIG.value.eval if _CONFIG.value is not None else None
     result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,

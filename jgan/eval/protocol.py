@@ -17,7 +17,8 @@ def protocol_record(*, metric: str, num_generated: int, num_real: int | None, re
       metric: the metric's name, e.g. "fid", "kid", "inception_score", "prdc".
       num_generated: generated samples used.
       num_real: real samples used (None for metrics without a real set, e.g. IS).
-      reference: the real data's dataset and split, e.g. "mnist/test".
+      reference: the real data's dataset and split, e.g. "mnist/test", or
+        "folder:/abs/path" for an image folder.
       resize_method: how images were resized for the feature network, e.g. "bilinear".
       weights_sha256: sha256 of the feature network's weights (None if not applicable).
       **extra: further settings (e.g. num_subsets, k); must be JSON-serializable.

@@ -17,14 +17,21 @@ Metrics (names as configs and `jgan.evaluate --metrics` spell them):
   stacked_mnist   modes and KL of Stacked MNIST samples (Lin et al. 2018, PacGAN)
 
 Real images are the first `num_real` examples of the reference split, at the run's
-resolution and channels (resized like the training data). Inception reference
-statistics and features are cached on disk per dataset, split, resolution, resize method,
+resolution and channels (resized like the training data). A run trained on an image
+folder (`data.kind="image_folder"`) is compared with a folder instead: `eval.reference_root`,
+by default the training folder itself (the few-shot protocol of DiffAugment and ADA),
+read as training reads it, in its sorted file order; a folder smaller than `num_real`
+gives all its images (the protocol record says how many). Inception reference
+statistics and features are cached on disk per dataset (a folder: a fingerprint of its
+files' paths, sizes and modification times), split, resolution, resize method,
 weights' checksum and sample count (`jgan.eval.reference_stats`); an `Evaluator` also
 keeps them in memory, so evaluating during training pays for the real side once.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import time
 from pathlib import Path
 from collections.abc import Callable, Iterable
@@ -53,7 +60,9 @@ def default_eval_config():
     """The `eval` section every config has (experiments/configs/base.py), with defaults.
 
     metrics: comma-separated names ("" = none); every: steps between evaluations during
-    training (0 = only at the end); reference_split: the real data's split;
+    training (0 = only at the end); reference_split: the real data's split (TFDS);
+    reference_root: image-folder runs, the folder of real images ("" = the training
+    folder `data.root`);
     standing_stats: recompute the sampling generator's batch-norm averages over this many
     batches of its inputs before sampling (0 = off; `jgan.standing_statistics`);
     probe_train: train images the encoder families' linear probe and k-NN fit on (0 =
@@ -67,6 +76,7 @@ def default_eval_config():
     e.num_samples = 10_000
     e.num_real = 10_000
     e.reference_split = "test"
+    e.reference_root = ""  # image_folder runs: the real images' folder ("" = data.root)
     e.resize_method = "pil_bicubic"
     e.inception_weights = ""
     e.classifier_workdir = ""
@@ -106,8 +116,12 @@ class EvalSettings:
     Attributes:
       metrics: metric names (see the module docstring).
       num_samples: generated images per evaluation (Stacked MNIST's protocol uses 26,000).
-      num_real: real images of the reference split (the first ones, in order).
+      num_real: real images of the reference split (the first ones, in order); a
+        reference folder with fewer images gives all of them.
       dataset, split, data_dir: the reference data (TFDS name or "stacked_mnist").
+      reference_root: a folder of real images (`jgan.data.images.ImageFolderSource`, in
+        its sorted file order) that replaces dataset / split; None for TFDS data.
+      skip_corrupt: leave unreadable files of `reference_root` out (`data.skip_corrupt`).
       resolution, channels: the generator's image shape.
       resize_method: Inception resize, "pil_bicubic" (clean-fid) or "tf_bilinear".
       data_resize: how the real images reach the run's resolution, as the training data
@@ -135,6 +149,8 @@ class EvalSettings:
     pr_k: int = 3
     dc_k: int = 5
     is_splits: int = 10
+    reference_root: str | None = None
+    skip_corrupt: bool = False
 
     @classmethod
     def from_config(cls, config, **overrides) -> EvalSettings:
@@ -149,13 +165,65 @@ class EvalSettings:
             inception_weights=e.inception_weights or None,
             classifier_workdir=e.classifier_workdir or None, batch_size=e.batch_size,
             data_resize=d.get("resize", "bicubic"))
+        if d.kind == "image_folder":
+            settings.update(split="all", skip_corrupt=bool(d.get("skip_corrupt", False)))
         settings.update(overrides)
         if "metrics" in overrides:
             settings["metrics"] = parse_metrics(overrides["metrics"])
-        if d.kind in ("mixture", "image_folder") and any(m in _NEEDS_REAL for m in settings["metrics"]):
+        root = settings.get("reference_root", e.get("reference_root", "")) or ""
+        if d.kind == "image_folder":  # the training folder, unless another is named
+            settings["reference_root"] = root or d.root
+        elif root:
+            raise EvalError(f"eval.reference_root={root!r}: a reference folder replaces the "
+                            "training folder of data.kind='image_folder' runs; this run has "
+                            f"data.kind={d.kind!r} (its reference is eval.reference_split).")
+        else:
+            settings["reference_root"] = None
+        if d.kind == "mixture" and any(m in _NEEDS_REAL for m in settings["metrics"]):
             raise EvalError(f"eval.metrics: {settings['metrics']} compare with a TFDS or Stacked "
-                            f"MNIST reference split; data.kind={d.kind!r} has none.")
+                            f"MNIST reference split, or an image folder; data.kind={d.kind!r} "
+                            "has none.")
         return cls(**settings)
+
+
+def folder_fingerprint(root, files: Iterable) -> str:
+    """12 hex digits of sha256 over each file's path relative to `root`, size and
+    modification time (ns), in the given (sorted) order: any added, removed, renamed or
+    rewritten file changes it."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for f in files:
+        st = os.stat(f)
+        rel = Path(f).relative_to(root).as_posix()
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderReference:
+    """A folder of real images as the reference: its source (files checked, sorted),
+    absolute path and content fingerprint (`folder_fingerprint`)."""
+    source: object
+    root: Path
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return f"folder:{self.root}"
+
+
+def folder_reference(settings: EvalSettings) -> FolderReference:
+    """The `ImageFolderSource` over `settings.reference_root`, as training reads it.
+
+    Raises:
+      DataError: the folder is missing, holds no images, or a corrupt one without
+        `skip_corrupt` (names the folder or file).
+    """
+    from jgan.data.images import ImageFolderSource
+    source = ImageFolderSource(settings.reference_root, resolution=settings.resolution,
+                               channels=settings.channels, skip_corrupt=settings.skip_corrupt)
+    return FolderReference(source=source, root=source.root.resolve(),
+                           fingerprint=folder_fingerprint(source.root, source.files))
 
 
 def _real_source(settings: EvalSettings):
@@ -166,16 +234,20 @@ def _real_source(settings: EvalSettings):
     return tfds_source(settings.dataset, split=settings.split, data_dir=settings.data_dir)
 
 
-def real_images(settings: EvalSettings, num: int) -> np.ndarray:
-    """The first `num` images of the reference split as uint8 `(num, R, R, C)`.
+def real_images(settings: EvalSettings, num: int, *, source=None) -> np.ndarray:
+    """The first `num` images of the reference split (or folder) as uint8 `(num, R, R, C)`.
 
+    `source`: the reference's source when already built (a `FolderReference.source`).
     Raises `EvalError` when the split has fewer than `num` examples.
     """
     from jgan.data.images import to_run_shape
-    source = _real_source(settings)
+    if source is None:
+        source = (folder_reference(settings).source if settings.reference_root is not None
+                  else _real_source(settings))
     if len(source) < num:
-        raise EvalError(f"eval.num_real={num}, but {settings.dataset}/{settings.split} has only "
-                        f"{len(source)} examples.")
+        where = (f"the image folder {settings.reference_root}" if settings.reference_root
+                 is not None else f"{settings.dataset}/{settings.split}")
+        raise EvalError(f"eval.num_real={num}, but {where} has only {len(source)} examples.")
     out = np.empty((num, settings.resolution, settings.resolution, settings.channels), np.uint8)
     for i in range(num):
         out[i] = to_run_shape(np.asarray(source[i]["image"]), settings.resolution,
@@ -199,6 +271,7 @@ class Evaluator:
         self._classifier = None
         self._real = {}
         self._real_images = None
+        self._folder = None
         self._check()
 
     # ----------------------------------------------------------------- set-up
@@ -223,6 +296,14 @@ class Evaluator:
         if "stacked_mnist" in s.metrics and s.channels != 3:
             raise EvalError(f"eval.metrics: stacked_mnist needs 3-channel samples, the run has "
                             f"data.channels={s.channels}.")
+        if s.reference_root is not None and any(m in _NEEDS_REAL for m in s.metrics):
+            root = Path(s.reference_root).expanduser()
+            if not root.is_dir():  # before training, not at its first evaluation
+                from jgan.data.images import DataError
+                raise DataError(f"The reference image folder {root} "
+                                f"{'is not a directory' if root.exists() else 'does not exist'} "
+                                "(eval.reference_root; \"\" means the training folder "
+                                "data.root): check the path.")
 
     @property
     def inception(self):
@@ -259,10 +340,55 @@ class Evaluator:
         return any(m in ("kid", "pr") for m in self.settings.metrics)
 
     # ------------------------------------------------------------- real side
+    @property
+    def folder(self) -> FolderReference | None:
+        """The reference folder (files listed and checked once), or None for TFDS data."""
+        s = self.settings
+        if s.reference_root is None:
+            return None
+        if self._folder is None:
+            self._folder = folder_reference(s)
+            source = self._folder.source
+            if source.num_skipped:
+                self._log(f"Skipped {source.num_skipped} unreadable image(s) in "
+                          f"{self._folder.root}: {source.skipped[:5]}"
+                          f"{' ...' if source.num_skipped > 5 else ''}")
+            if len(source) < 2:
+                raise EvalError(f"The reference image folder {self._folder.root} has one "
+                                "readable image; FID and its kin need at least 2.")
+            if len(source) < s.num_real:
+                self._log(f"eval.num_real={s.num_real}, but the reference folder "
+                          f"{self._folder.root} has {len(source)} images: using all "
+                          f"{len(source)}.")
+        return self._folder
+
+    @property
+    def num_real(self) -> int:
+        """Real images the metrics compare with: `settings.num_real`, or all of a smaller
+        reference folder's."""
+        n = self.settings.num_real
+        return n if self.folder is None else min(n, len(self.folder.source))
+
+    def reference_name(self) -> str:
+        """"mnist/test", or "folder:/abs/path" for a reference folder."""
+        s = self.settings
+        return f"{s.dataset}/{s.split}" if self.folder is None else self.folder.name
+
+    def _reference_protocol(self) -> dict:
+        """What the protocol records of the metrics with a real side say about it."""
+        out = dict(num_real=self.num_real, reference=self.reference_name())
+        if self.folder is not None:
+            out.update(reference_folder=str(self.folder.root),
+                       reference_fingerprint=self.folder.fingerprint,
+                       reference_folder_images=len(self.folder.source),
+                       num_real_requested=self.settings.num_real)
+        return out
+
     def real_images(self) -> np.ndarray:
         """The reference images, read once (Inception and classifier metrics share them)."""
         if self._real_images is None:
-            self._real_images = real_images(self.settings, self.settings.num_real)
+            source = None if self.folder is None else self.folder.source
+            self._real_images = real_images(self.settings, self.num_real, source=source)
         return self._real_images
 
     def _reference_key(self) -> dict:
@@ -270,15 +396,18 @@ class Evaluator:
         # Padded real images differ from resized ones at the same resolution: the key's
         # resolution field tells them apart (resized keys keep their old form).
         resolution = s.resolution if s.data_resize == "bicubic" else f"{s.resolution}{s.data_resize}"
-        return dict(dataset=s.dataset, split=s.split, resolution=resolution,
+        dataset, split = s.dataset, s.split
+        if self.folder is not None:
+            # The folder's content, and its name for a readable file name.
+            dataset, split = f"folder-{self.folder.fingerprint}-{self.folder.root.name[:40]}", "all"
+        return dict(dataset=dataset, split=split, resolution=resolution,
                     resize_method=s.resize_method, weights_sha256=self._weights_sha,
-                    num_samples=s.num_real)
+                    num_samples=self.num_real)
 
     def real_inception(self) -> dict:
         """{"stats": GaussianStats, "features": (num_real, 2048) or None}, cached on disk."""
         if "inception" in self._real:
             return self._real["inception"]
-        s = self.settings
         _ = self.inception  # loads the weights, so the key has their checksum
         key = self._reference_key()
         features_path = reference_stats_path(**key).with_suffix(".features.npy")
@@ -288,8 +417,8 @@ class Evaluator:
             nonlocal features
             t = time.time()
             features = self.inception(self.real_images())["pool3"]
-            self._log(f"Inception features of {s.num_real} real images "
-                      f"({s.dataset}/{s.split}) in {time.time() - t:.0f} s.")
+            self._log(f"Inception features of {self.num_real} real images "
+                      f"({self.reference_name()}) in {time.time() - t:.0f} s.")
             return GaussianStats.from_features(features)
 
         if self._keeps_inception_features() and not features_path.exists():
@@ -356,11 +485,12 @@ class Evaluator:
         if seen < s.num_samples:
             raise EvalError(f"The sampler gave {seen} images, eval.num_samples is {s.num_samples}.")
         results = {}
-        reference = f"{s.dataset}/{s.split}"
+        needs_real = any(m in _NEEDS_REAL for m in s.metrics)
+        reference = self._reference_protocol() if needs_real else {}
         common = dict(num_generated=seen, resize_method=s.resize_method)
         if use_inception:
             real = self.real_inception()
-            inception_protocol = dict(common, num_real=s.num_real, reference=reference,
+            inception_protocol = dict(common, **reference,
                                       weights_sha256=self._weights_sha,
                                       resolution=s.resolution, features="inception_pool3")
             if "fid" in s.metrics:
@@ -390,8 +520,7 @@ class Evaluator:
                 value = classifier_lib.classifier_frechet_distance(
                     np.concatenate(cls_feats), self.real_classifier_features())
                 results["classifier_fd"] = {"value": value, "protocol": protocol_record(
-                    metric="classifier_fd", num_real=s.num_real, reference=reference,
-                    **classifier_protocol)}
+                    metric="classifier_fd", **reference, **classifier_protocol)}
             if "classifier_is" in s.metrics:
                 results["classifier_is"] = {
                     **inception_score(lg, num_splits=s.is_splits),
