@@ -1,6 +1,7 @@
-"""Evaluates a run's latest checkpoint and writes the results as JSON.
+"""Evaluates a run's latest checkpoint (or `--step`'s) and writes the results as JSON.
 
     python -m jgan.evaluate --workdir=DIR --metrics=fid,kid,pr
+    python -m jgan.evaluate --workdir=DIR --metrics=fid --step=2000   # a kept checkpoint
     python -m jgan.evaluate --workdir=DIR --config=experiments/configs/dcgan_mnist.py
 
 A 2-D mixture run is scored as its eval.json was: modes and high-quality share by the
@@ -50,6 +51,8 @@ _NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator even if EMA 
 _SEED = flags.DEFINE_integer("seed", None, "Seed of the latents (default: the run's seed, "
                               "which reproduces the numbers logged in training).")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per generator / feature call.")
+_STEP = flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest; "
+                             "earlier ones are kept with the run's checkpoints_kept).")
 _STANDING = flags.DEFINE_integer(
     "standing_stats", None, "Batches of standing batch-norm statistics for the generator "
     "(0 = its running averages; default: the run's eval.standing_stats).")
@@ -71,7 +74,7 @@ def main(argv):
     eval_config = _CONFIG.value.eval if _CONFIG.value is not None else None
     result = evaluate_run(_WORKDIR.value, eval_config=eval_config, overrides=overrides,
                           seed=_SEED.value, use_ema=not _NO_EMA.value,
-                          standing_stats=_STANDING.value)
+                          standing_stats=_STANDING.value, step=_STEP.value)
     if jax.process_index() != 0:
         return
     out = Path(_OUT.value or Path(_WORKDIR.value) / f"eval_step_{result['step']}.json")

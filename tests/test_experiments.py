@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from experiments.configs import mixture as mixture_configs
-from jgan.errors import NonFiniteLossError
+from jgan.errors import MissingFileError, NonFiniteLossError
 from jgan.eval.suite import EvalError
 from jgan.runs import evaluate_run
 from jgan.sample import draw, load_run
@@ -186,6 +186,11 @@ def test_checkpoints_kept_keeps_the_newest_or_all(tmp_path, kept, expected):
     trainer.train_and_evaluate(config, tmp_path)
     steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == expected
+    # Any kept checkpoint evaluates, not only the latest; a dropped one is named.
+    assert evaluate_run(tmp_path, step=expected[0])["step"] == expected[0]
+    if kept:
+        with pytest.raises(MissingFileError, match="No checkpoint 2 in"):
+            evaluate_run(tmp_path, step=2)
 
 
 def test_max_train_seconds_ends_early_evaluates_and_resumes_exactly(tmp_path, mixture_run):

@@ -67,8 +67,9 @@ def _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config, 
 
 def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | None = None,
                  seed: int | None = None, use_ema: bool = True,
-                 standing_stats: int | None = None) -> dict:
-    """Evaluates `workdir`'s latest checkpoint; returns the JSON-able results.
+                 standing_stats: int | None = None, step: int | None = None) -> dict:
+    """Evaluates `workdir`'s latest checkpoint (or the one at `step`); returns the
+    JSON-able results.
 
     A 2-D mixture run gets its mode statistics (modes, high_quality, mode_counts, ...:
     `jgan.train.run_evaluation.mixture_modes`), as in its eval.json. Conditional and
@@ -87,8 +88,9 @@ def evaluate_run(workdir: str | Path, *, eval_config=None, overrides: dict | Non
       use_ema: sample from the EMA generator when the run keeps one.
       standing_stats: batches of standing batch-norm statistics for the generator
         (`eval.standing_stats`); None = the run's setting.
+      step: the checkpoint's step (a kept one: `checkpoints_kept`); None = the latest.
     """
-    config, game, state = load_run(workdir)
+    config, game, state = load_run(workdir, step=step)
     seed = config.seed if seed is None else seed
     if config.data.kind == "mixture":
         return _evaluate_mixture_run(workdir, config, game, state, overrides, eval_config,
