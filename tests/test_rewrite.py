@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jgan import generator_layers as gl
 from jgan import generator_rewriting as rw
 from jgan import rank_one_edit as roe
 from jgan.errors import UsageError
@@ -45,7 +46,7 @@ def run(tmp_path_factory):
     trainer.train_and_evaluate(config, workdir)
     config, game, state = load_run(workdir)
     sampler = build_generator_inputs(config, required=True)
-    layer = rw.find_layer(rw.survey_layers(game, state, sampler, use_ema=True), LAYER,
+    layer = gl.find_layer(gl.survey_layers(game, state, sampler, use_ema=True), LAYER,
                           "generator")
     return workdir, game, state, sampler, layer
 
@@ -61,10 +62,10 @@ def _values(run, state, use_ema=True):
     """The layer's values `[NUM, 8, 8, Cout]` and keys on the NUM samples, under jit."""
     _, game, _, sampler, layer = run
     inputs = rw.sample_inputs(sampler, num=NUM, seed=0)
-    _, x, y = jax.jit(lambda s, i: rw.capture(game, s, sampler, layer, i, use_ema=use_ema))(
+    _, x, y = jax.jit(lambda s, i: gl.capture(game, s, sampler, layer, i, use_ema=use_ema))(
         state, inputs)
-    bias = rw.layer_params(state.params(use_ema=use_ema)["generator"], layer)["bias"]
-    keys, values = rw.keys_and_values(layer, x, y, bias)
+    bias = gl.layer_params(state.params(use_ema=use_ema)["generator"], layer)["bias"]
+    keys, values = gl.keys_and_values(layer, x, y, bias)
     return keys, values
 
 
@@ -76,8 +77,8 @@ def test_the_layer_is_the_equalized_conv_and_its_keys_give_its_values(run):
     _, _, state, _, layer = run
     assert layer.kind == "EqualizedConv" and layer.kernel_size == (3, 3)
     keys, values = _values(run, state)
-    kernel = rw.layer_params(state.params(use_ema=True)["generator"], layer)["kernel"]
-    w = rw.kernel_to_matrix(kernel * layer.scale)
+    kernel = gl.layer_params(state.params(use_ema=True)["generator"], layer)["kernel"]
+    w = roe.kernel_to_matrix(kernel * layer.scale)
     np.testing.assert_allclose(keys @ w.T, values, atol=1e-4 * float(jnp.abs(values).max()))
 
 
