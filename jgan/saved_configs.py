@@ -17,7 +17,6 @@ from pathlib import Path
 import ml_collections
 
 from jgan.errors import MissingFileError
-from jgan.families.discriminator_augmentation import augment_section
 
 # Keys added after runs were saved, with the values that reproduce those runs.
 KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
@@ -45,8 +44,12 @@ KEYS_ADDED_LATER = {"game.unroll_steps": 0, "game.pack": 1,
 # the section (its family's), with the values that reproduce those runs.
 SECTION_KEYS_ADDED_LATER = {
     **{f"{family}.residual_blocks": 2 for family in ("autoencoder", "vae", "aae", "vaegan")},
-    # Runs saved before small-data augmentation existed trained without it.
-    **{f"{family}.augment": augment_section().to_dict() for family in ("progan", "stylegan")},
+    # Runs saved before small-data augmentation existed trained without it (policy "";
+    # the other keys at jgan.families.discriminator_augmentation.augment_section's).
+    **{f"{family}.augment": {"policy": "", "probability": 1.0, "ada": False,
+                             "ada_target": 0.6, "ada_interval": 4,
+                             "ada_speed_images": 500_000}
+       for family in ("progan", "stylegan")},
 }
 
 # Keys that moved into their family's own section (`config.<family>.*`), old -> new. A
