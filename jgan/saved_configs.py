@@ -50,6 +50,7 @@ SECTION_KEYS_ADDED_LATER = {
                              "ada_target": 0.6, "ada_interval": 4,
                              "ada_speed_images": 500_000}
        for family in ("progan", "stylegan")},
+    "progan.grow": True,
 }
 
 # Keys that moved into their family's own section (`config.<family>.*`), old -> new. A

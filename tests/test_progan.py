@@ -68,6 +68,26 @@ def test_every_stage_is_a_resolution_with_one_parameter_tree():
         chex.assert_trees_all_equal_shapes(other.teams, shapes[0].teams)
 
 
+def test_without_growing_one_stage_trains_the_top_level_from_the_start(tmp_path):
+    config = load_config("progan", "runlocal")
+    config.data.data_dir = require_shared_tfds()
+    config.progan.grow, config.num_steps = False, 3
+    builders.validate(config)
+    grown = load_config("progan", "runlocal")
+    stages, grown_stages = builders.build_stages(config), builders.build_stages(grown)
+    assert [(s.name, s.num_steps) for s in stages] == [("8px", 3)]
+    batch = {"image": jnp.zeros((8, 8, 8, 1)), "label": jnp.zeros((8,), jnp.int32)}
+    shape = jax.eval_shape(stages[0].game.init, jax.random.PRNGKey(0), batch)
+    chex.assert_trees_all_equal_shapes(
+        shape.teams, jax.eval_shape(grown_stages[-1].game.init, jax.random.PRNGKey(0),
+                                    batch).teams)
+    result = trainer.train_and_evaluate(config, tmp_path)
+    assert result["final_metrics"]["d_alpha"] == 1.0   # no fade: the top level alone
+    _, game, state = load_run(tmp_path)
+    assert game.apply(state, "generator", jnp.zeros((2, config.progan.latent_dim))).shape == (
+        2, 8, 8, 1)
+
+
 class _Killed(Exception):
     """Stands for SIGKILL right after a checkpoint."""
 

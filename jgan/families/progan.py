@@ -55,6 +55,8 @@ TEAMS = (DISCRIMINATOR, GENERATOR)
 def config_section() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.stage_steps = 2_000      # steps per resolution (the paper: 600k images fading + 600k)
+    c.grow = True              # False: the same networks at full resolution from the start,
+                               # one stage of num_steps (the baseline growing is measured by)
     c.fade_fraction = 0.5      # of each stage after the first: alpha 0 -> 1
     c.latent_dim = 128         # the paper: 512
     c.channel_base = 1024      # nf(s) = min(channel_base / 2^s, max_channels); paper: 8192
@@ -77,8 +79,8 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             f"progressive growing doubles 4x4 up to a power of two, got {r}.")
     require(s.stage_steps >= 1 and 0.0 <= s.fade_fraction <= 1.0, "progan",
             "stage_steps must be >= 1 and fade_fraction in [0, 1].")
-    total = num_levels(config) * s.stage_steps
-    require(config.num_steps == total, "num_steps",
+    total = num_levels(config) * s.stage_steps if s.grow else config.num_steps
+    require(config.num_steps == total and total >= 1, "num_steps",
             f"{config.num_steps} is not {num_levels(config)} stages (4 px to {r} px) x "
             f"progan.stage_steps {s.stage_steps} = {total}.")
     group = min(s.mbstd_group_size, config.batch_size)
@@ -137,12 +139,13 @@ def stage_reals(images: jax.Array, *, level: int, num_levels: int, alpha) -> jax
 
 
 def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
-    """The game of stage `level`, which starts at step level * stage_steps; metrics
-    `d_loss` (Wasserstein + penalties), `d_gp`, `d_drift`, `d_alpha`, D's mean outputs,
-    `g_loss`."""
+    """The game of stage `level`, which starts at step level * stage_steps (without
+    growing: the top level from step 0, no fade); metrics `d_loss` (Wasserstein +
+    penalties), `d_gp`, `d_drift`, `d_alpha`, D's mean outputs, `g_loss`."""
     s, levels = config.progan, num_levels(config)
-    start = level * s.stage_steps
-    fade_steps = 0 if level == 0 else int(round(s.fade_fraction * s.stage_steps))
+    start = level * s.stage_steps if s.grow else 0
+    fade_steps = (0 if level == 0 or not s.grow
+                  else int(round(s.fade_fraction * s.stage_steps)))
     generator, discriminator = build_networks(config, level)
     augment = Augmenter(s.augment, batch_size=config.batch_size)
 
@@ -195,6 +198,10 @@ def stage_game(config: ml_collections.ConfigDict, level: int) -> Game:
 
 
 def build_stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
+    top = num_levels(config) - 1
+    if not config.progan.grow:
+        return (Stage(name=f"{2 ** (top + 2)}px", game=stage_game(config, top),
+                      num_steps=config.num_steps),)
     return tuple(Stage(name=f"{2 ** (level + 2)}px", game=stage_game(config, level),
                        num_steps=config.progan.stage_steps)
                  for level in range(num_levels(config)))
