@@ -72,6 +72,17 @@ def test_real_images_match_the_split():
         suite.real_images(_settings(data_dir=data_dir), 10001)
 
 
+def test_padded_and_resized_references_have_separate_cache_keys():
+    from jgan.eval.reference_stats import reference_stats_path
+    paths = {}
+    for resize in ("bicubic", "pad"):
+        evaluator = suite.Evaluator(_settings(resolution=32, data_resize=resize),
+                                    log=lambda _: None)
+        evaluator._weights_sha = "0" * 64   # as after loading the weights
+        paths[resize] = reference_stats_path(**evaluator._reference_key())
+    assert paths["bicubic"] != paths["pad"] and "mnist-pad_test_32px" in paths["pad"].name
+
+
 def test_real_images_as_samples_score_as_the_reference(cache_dir):
     """The whole pipeline, with the reference split's own images as the 'samples':
     FID 0, precision = recall = coverage = 1 (the identical-set fixed points)."""

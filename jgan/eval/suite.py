@@ -394,13 +394,15 @@ class Evaluator:
     def _reference_key(self) -> dict:
         s = self.settings
         # Padded real images differ from resized ones at the same resolution: the key's
-        # resolution field tells them apart (resized keys keep their old form).
-        resolution = s.resolution if s.data_resize == "bicubic" else f"{s.resolution}{s.data_resize}"
+        # dataset tells them apart (resized keys keep their old form; the resolution
+        # field must stay a number).
         dataset, split = s.dataset, s.split
+        if s.data_resize != "bicubic":
+            dataset = f"{dataset}-{s.data_resize}"
         if self.folder is not None:
             # The folder's content, and its name for a readable file name.
             dataset, split = f"folder-{self.folder.fingerprint}-{self.folder.root.name[:40]}", "all"
-        return dict(dataset=dataset, split=split, resolution=resolution,
+        return dict(dataset=dataset, split=split, resolution=s.resolution,
                     resize_method=s.resize_method, weights_sha256=self._weights_sha,
                     num_samples=self.num_real)
 
