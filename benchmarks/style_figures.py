@@ -48,7 +48,6 @@ time (both runs), and FID against psi.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import json
 import sys
